@@ -1,0 +1,63 @@
+"""The small interface every model offers, so one search and one learner drive them all.
+
+    encoded = model.encode(src, src_len)               # read the source once
+    state = model.init_state(encoded)                  # decoder state before the first token
+    logits, state, attn = model.step(prev, state, encoded)  # one target position for every row
+    state = model.reorder(state, index)                # rows follow the hypotheses beam search keeps
+    logits = model(src, src_len, trg_in)               # teacher-forced: every position at once
+
+Greedy and beam search (nmt/search.py) use only encode / init_state / step / reorder; the
+learner uses only forward. Tensors are batch-first everywhere.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from typing import Optional, Protocol
+
+import torch
+from torch import Tensor
+
+PAD, SOS, EOS, UNK = 0, 1, 2, 3
+
+
+@dataclass
+class Encoded:
+    """What the encoder hands the decoder. Every tensor has the batch on its first dimension."""
+
+    outputs: Tensor  # (batch, src_len, enc_out)
+    mask: Tensor  # (batch, src_len), True at real tokens, False at padding
+    final: Optional[Tensor] = None  # RNN: (batch, layers, state_size); None for the Transformer
+
+    def index_select(self, index: Tensor) -> "Encoded":
+        """Rows picked by ``index``; beam search uses it once to give each hypothesis a copy."""
+        picked = {
+            f.name: None if getattr(self, f.name) is None else getattr(self, f.name).index_select(0, index)
+            for f in fields(self)
+        }
+        return Encoded(**picked)
+
+
+class Seq2SeqModel(Protocol):
+    trg_vocab_size: int
+
+    def encode(self, src: Tensor, src_len: Tensor) -> Encoded:
+        """src (batch, src_len) token ids, src_len (batch,) lengths."""
+
+    def init_state(self, encoded: Encoded):
+        """Decoder state for the first step, one row per source sentence."""
+
+    def step(self, prev: Tensor, state, encoded: Encoded) -> tuple[Tensor, object, Optional[Tensor]]:
+        """prev (batch,) previous tokens -> logits (batch, vocab), next state, and the
+        attention over the source (batch, src_len) or None for a model without attention."""
+
+    def reorder(self, state, index: Tensor):
+        """The state whose row i is row ``index[i]`` of ``state``."""
+
+    def forward(self, src: Tensor, src_len: Tensor, trg_in: Tensor) -> Tensor:
+        """Teacher forcing: trg_in (batch, trg_len) -> logits (batch, trg_len, vocab)."""
+
+
+def lengths_to_mask(lengths: Tensor, max_len: Optional[int] = None) -> Tensor:
+    """(batch,) lengths -> (batch, max_len) bool mask, True at real positions."""
+    max_len = int(lengths.max()) if max_len is None else max_len
+    return torch.arange(max_len, device=lengths.device)[None, :] < lengths[:, None]

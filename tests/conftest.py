@@ -1,0 +1,26 @@
+"""Shared fixtures. The real corpus is required in CI: a missing one fails, it is never skipped."""
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+ROOT = Path(__file__).resolve().parent.parent
+REAL_CORPUS_PLACES = [ROOT / "corpora" / "fra-eng.zip", ROOT.parent / "shared" / "corpora" / "fra-eng.zip"]
+
+
+@pytest.fixture(scope="session")
+def real_corpus() -> Path:
+    """Path of the real Tatoeba fra-eng.zip archive."""
+    for place in REAL_CORPUS_PLACES:
+        if place.exists():
+            return place
+    if os.environ.get("CI"):
+        pytest.fail(f"the real corpus is missing in CI; looked in {', '.join(map(str, REAL_CORPUS_PLACES))}")
+    pytest.skip("real corpus not available on this machine")
+
+
+@pytest.fixture(autouse=True)
+def _deterministic_torch():
+    torch.manual_seed(0)
+    yield
