@@ -26,7 +26,8 @@ class Encoded:
 
     outputs: Tensor  # (batch, src_len, enc_out)
     mask: Tensor  # (batch, src_len), True at real tokens, False at padding
-    final: Optional[Tensor] = None  # RNN: (batch, layers, state_size); None for the Transformer
+    final: Optional[Tensor] = None  # RNN: (batch, layers, n_states, state_size); None for the Transformer
+    keys: Optional[Tensor] = None  # attention keys computed once per sentence, (batch, src_len, key_size)
 
     def index_select(self, index: Tensor) -> "Encoded":
         """Rows picked by ``index``; beam search uses it once to give each hypothesis a copy."""
