@@ -1,0 +1,156 @@
+"""Token-id examples -> length-bucketed, padded batches, prepared once.
+
+Batches are built from sentences of similar length so that little of each batch is padding,
+then shuffled. Everything random is drawn from ``seed + epoch``, so the batches of any epoch
+can be rebuilt exactly, which is what makes an interrupted run resumable.
+"""
+from __future__ import annotations
+
+import logging
+import random
+from dataclasses import dataclass
+from typing import Sequence
+
+import torch
+from torch import Tensor
+
+from nmt.interface import EOS, PAD, SOS
+
+log = logging.getLogger(__name__)
+
+Example = tuple[list[int], list[int]]  # (source ids, target ids), no SOS / EOS
+
+
+@dataclass
+class Batch:
+    src: Tensor  # (batch, src_len) source ids, PAD-padded
+    src_len: Tensor  # (batch,) real source lengths, on the CPU as pack_padded_sequence wants
+    trg_in: Tensor  # (batch, trg_len) SOS + target: what the decoder reads
+    trg_out: Tensor  # (batch, trg_len) target + EOS: what it must predict
+    n_tokens: int  # real (non-PAD) tokens in trg_out: the loss is averaged over these
+
+    @property
+    def src_mask(self) -> Tensor:
+        return self.src != PAD  # (batch, src_len)
+
+    @property
+    def trg_mask(self) -> Tensor:
+        return self.trg_out != PAD  # (batch, trg_len)
+
+    def __len__(self) -> int:
+        return self.src.size(0)
+
+    def to(self, device: torch.device | str) -> "Batch":
+        non_blocking = torch.device(device).type == "cuda"
+        return Batch(
+            src=self.src.to(device, non_blocking=non_blocking),
+            src_len=self.src_len,
+            trg_in=self.trg_in.to(device, non_blocking=non_blocking),
+            trg_out=self.trg_out.to(device, non_blocking=non_blocking),
+            n_tokens=self.n_tokens,
+        )
+
+
+def make_batch(examples: Sequence[Example]) -> Batch:
+    """Pad a list of examples into one Batch (SOS/EOS added here, once)."""
+    src_len = torch.tensor([len(s) for s, _ in examples])
+    trg_len = max(len(t) for _, t in examples) + 1
+    src = torch.full((len(examples), int(src_len.max())), PAD, dtype=torch.long)
+    trg_in = torch.full((len(examples), trg_len), PAD, dtype=torch.long)
+    trg_out = torch.full((len(examples), trg_len), PAD, dtype=torch.long)
+    for row, (s, t) in enumerate(examples):
+        src[row, : len(s)] = torch.tensor(s, dtype=torch.long)
+        trg_in[row, : len(t) + 1] = torch.tensor([SOS] + t, dtype=torch.long)
+        trg_out[row, : len(t) + 1] = torch.tensor(t + [EOS], dtype=torch.long)
+    return Batch(src=src, src_len=src_len, trg_in=trg_in, trg_out=trg_out, n_tokens=sum(len(t) + 1 for _, t in examples))
+
+
+def padded_size(examples: Sequence[Example]) -> int:
+    """Tokens a batch of these examples occupies: rows x the longer of its two padded sides."""
+    longest = max(max(len(s), len(t) + 1) for s, t in examples)
+    return len(examples) * longest
+
+
+def bucket(
+    examples: Sequence[Example],
+    *,
+    batch_tokens: int = 0,
+    batch_size: int = 64,
+    shuffle: bool = True,
+    seed: int = 0,
+) -> list[list[int]]:
+    """Group example indices into batches of similar length.
+
+    With ``batch_tokens`` > 0 a batch grows while rows x longest side stays within the budget
+    (so short sentences come in big batches and long ones in small); otherwise it holds
+    ``batch_size`` sentences. Sorting by (source, target) length is what keeps padding low;
+    shuffling before the (stable) sort breaks ties differently every epoch, and shuffling the
+    batches afterwards keeps lengths from arriving in order.
+    """
+    rng = random.Random(seed)
+    order = list(range(len(examples)))
+    if shuffle:
+        rng.shuffle(order)
+    order.sort(key=lambda i: (len(examples[i][0]), len(examples[i][1])))
+
+    batches, current, longest = [], [], 0
+    for i in order:
+        src, trg = examples[i]
+        new_longest = max(longest, len(src), len(trg) + 1)
+        full = (
+            (len(current) + 1) * new_longest > batch_tokens
+            if batch_tokens > 0
+            else len(current) == batch_size
+        )
+        if current and full:
+            batches.append(current)
+            current, new_longest = [], max(len(src), len(trg) + 1)
+        current.append(i)
+        longest = new_longest
+    if current:
+        batches.append(current)
+    if shuffle:
+        rng.shuffle(batches)
+    return batches
+
+
+class BatchedData:
+    """The training examples, re-bucketed for every epoch from ``seed + epoch``."""
+
+    def __init__(self, examples: Sequence[Example], *, batch_tokens: int, batch_size: int, seed: int):
+        if not examples:
+            raise ValueError("no training examples: the corpus is empty after filtering")
+        self.examples = examples
+        self.batch_tokens = batch_tokens
+        self.batch_size = batch_size
+        self.seed = seed
+
+    def epoch_batches(self, epoch: int) -> list[list[int]]:
+        return bucket(self.examples, batch_tokens=self.batch_tokens, batch_size=self.batch_size, shuffle=True, seed=self.seed + epoch)
+
+    def batches(self, epoch: int, *, start: int = 0):
+        """The batches of ``epoch`` from position ``start`` on (a resumed run skips what it did)."""
+        for indices in self.epoch_batches(epoch)[start:]:
+            yield make_batch([self.examples[i] for i in indices])
+
+
+def encode_pairs(pairs: Sequence[tuple[str, str]], src_tok, tgt_tok, *, max_len: int = 0) -> list[Example]:
+    """Text pairs -> id pairs; with ``max_len`` > 0, pairs longer in tokens on either side are
+    left out and counted in the log (the corpus's word-count filter cannot see subwords)."""
+    examples = [(src_tok.encode(s), tgt_tok.encode(t)) for s, t in pairs]
+    if max_len > 0:
+        kept = [(s, t) for s, t in examples if 0 < len(s) <= max_len and len(t) <= max_len]
+        if len(kept) < len(examples):
+            log.info("left out %d of %d training pairs longer than %d tokens", len(examples) - len(kept), len(examples), max_len)
+        examples = kept
+    return examples
+
+
+def padding_waste(batches: Sequence[Sequence[int]], examples: Sequence[Example]) -> float:
+    """Padded tokens / all tokens over both sides of every batch."""
+    padded = real = 0
+    for indices in batches:
+        rows = [examples[i] for i in indices]
+        real += sum(len(s) + len(t) + 1 for s, t in rows)
+        padded += len(rows) * (max(len(s) for s, _ in rows) + max(len(t) + 1 for _, t in rows))
+    return 1 - real / padded

@@ -1,0 +1,96 @@
+"""The RNN decoder: one-token ``step`` for search, teacher-forced ``forward`` for training.
+
+With Bahdanau attention each step looks at the source with the previous hidden state, feeds
+the context in with the embedded previous token (input feeding), and predicts from the new
+hidden state and the context together. Without attention the decoder sees the source only
+through its initial state, the bridged encoder final state.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+import torch
+from torch import Tensor, nn
+
+from nmt.attention import BahdanauAttention
+from nmt.interface import PAD, Encoded
+from nmt.rnn import make_rnn, run_rnn
+
+
+@dataclass
+class RNNState:
+    hidden: tuple[Tensor, ...]  # each (layers, batch, dec_hidden): (h, c) for an LSTM, (h,) otherwise
+
+
+class RNNDecoder(nn.Module):
+    def __init__(self, vocab_size: int, *, emb_size: int, hidden: int, enc_size: int, cell: str = "lstm",
+                 layers: int = 1, dropout: float = 0.0, attention: bool = True, impl: str = "torch"):
+        super().__init__()
+        self.embed = nn.Embedding(vocab_size, emb_size, padding_idx=PAD)
+        self.dropout = nn.Dropout(dropout)
+        self.attention = BahdanauAttention(query_size=hidden, key_size=enc_size, hidden=hidden) if attention else None
+        rnn_input = emb_size + (enc_size if attention else 0)
+        self.rnn = make_rnn(cell, impl, rnn_input, hidden, layers=layers, dropout=dropout)
+        # With attention, the prediction sees the context too: tanh(W [h_t; c_t]) as in Luong et al.
+        self.combine = nn.Linear(hidden + enc_size, hidden) if attention else None
+        self.out_proj = nn.Linear(hidden, vocab_size)
+
+    def init_state(self, bridged: Tensor) -> RNNState:
+        """bridged (batch, layers, n_states, hidden) -> torch's layout, one (layers, batch, hidden) per kind"""
+        return RNNState(hidden=tuple(s.contiguous() for s in bridged.permute(2, 1, 0, 3).unbind(0)))
+
+    def step(self, prev: Tensor, state: RNNState, encoded: Encoded) -> tuple[Tensor, RNNState, Optional[Tensor]]:
+        """prev (batch,) -> logits (batch, vocab), next state, attention (batch, src_len) or None"""
+        features, state, weights = self._advance(self.dropout(self.embed(prev)), state, encoded)
+        return self.out_proj(self.dropout(features)), state, weights
+
+    def _advance(self, emb: Tensor, state: RNNState, encoded: Encoded) -> tuple[Tensor, RNNState, Optional[Tensor]]:
+        """One position: emb (batch, emb) -> features (batch, hidden) the output layer reads."""
+        if self.attention is None:
+            out, hidden = run_rnn(self.rnn, emb[:, None, :], None, _torch_hx(state.hidden))
+            return out[:, 0], RNNState(_as_tuple(hidden)), None
+        query = state.hidden[0][-1]  # (batch, hidden): the top layer's previous h
+        context, weights = self.attention(query, encoded.keys, encoded.outputs, encoded.mask)  # (batch, enc_size)
+        rnn_in = torch.cat([emb, context], dim=1)[:, None, :]  # (batch, 1, emb + enc_size)
+        out, hidden = run_rnn(self.rnn, rnn_in, None, _torch_hx(state.hidden))
+        features = torch.tanh(self.combine(torch.cat([out[:, 0], context], dim=1)))  # (batch, hidden)
+        return features, RNNState(_as_tuple(hidden)), weights
+
+    def forward(self, trg_in: Tensor, state: RNNState, encoded: Encoded, teacher_forcing: float = 1.0) -> Tensor:
+        """trg_in (batch, trg_len) -> logits (batch, trg_len, vocab).
+
+        With ``teacher_forcing`` < 1, at each position (one draw for the whole batch) the
+        decoder reads its own greedy prediction instead of the reference with probability
+        1 - teacher_forcing (scheduled sampling)."""
+        emb = self.dropout(self.embed(trg_in))  # (batch, trg_len, emb)
+        if teacher_forcing >= 1.0:
+            if self.attention is None:  # nothing depends on the previous step's output: one fused call
+                out, _ = run_rnn(self.rnn, emb, None, _torch_hx(state.hidden))
+                return self.out_proj(self.dropout(out))
+            features = []
+            for t in range(trg_in.size(1)):
+                f, state, _ = self._advance(emb[:, t], state, encoded)
+                features.append(f)
+            # One projection over all positions: the vocabulary matmul is the biggest cost.
+            return self.out_proj(self.dropout(torch.stack(features, dim=1)))
+        logits, prev_emb = [], emb[:, 0]
+        for t in range(trg_in.size(1)):
+            f, state, _ = self._advance(prev_emb, state, encoded)
+            logits.append(self.out_proj(self.dropout(f)))
+            if t + 1 < trg_in.size(1):
+                use_reference = torch.rand(()) < teacher_forcing
+                prev_emb = emb[:, t + 1] if use_reference else self.dropout(self.embed(logits[-1].argmax(-1)))
+        return torch.stack(logits, dim=1)
+
+    @staticmethod
+    def reorder(state: RNNState, index: Tensor) -> RNNState:
+        return RNNState(tuple(s.index_select(1, index) for s in state.hidden))
+
+
+def _torch_hx(hidden: tuple[Tensor, ...]):
+    return hidden if len(hidden) == 2 else hidden[0]
+
+
+def _as_tuple(hidden) -> tuple[Tensor, ...]:
+    return tuple(hidden) if isinstance(hidden, tuple) else (hidden,)

@@ -1,0 +1,41 @@
+"""Choosing and running a recurrent layer: torch's fused one, or the from-scratch one in cells.py.
+
+Both take the same arguments and give the same results (tests/test_cells.py shows it), so the
+encoder and decoder never need to know which one they hold.
+"""
+from __future__ import annotations
+
+from typing import Optional
+
+from torch import Tensor, nn
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+TORCH_RNNS = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}
+
+
+def make_rnn(cell: str, impl: str, input_size: int, hidden_size: int, *, layers: int = 1, bidirectional: bool = False, dropout: float = 0.0) -> nn.Module:
+    if cell not in TORCH_RNNS:
+        raise ValueError(f"unknown cell {cell!r}: choose lstm, gru or rnn")
+    dropout = dropout if layers > 1 else 0.0  # torch warns about dropout on a single layer
+    if impl == "torch":
+        return TORCH_RNNS[cell](input_size, hidden_size, num_layers=layers, bidirectional=bidirectional, dropout=dropout, batch_first=True)
+    if impl == "scratch":
+        from nmt.cells import ScratchRNN
+
+        return ScratchRNN(cell, input_size, hidden_size, num_layers=layers, bidirectional=bidirectional, dropout=dropout, batch_first=True)
+    raise ValueError(f"unknown rnn implementation {impl!r}: choose torch or scratch")
+
+
+def run_rnn(rnn: nn.Module, x: Tensor, lengths: Optional[Tensor] = None, hx=None):
+    """Run ``rnn`` over batch-first ``x``; with ``lengths``, padding is skipped entirely
+    (packed for torch, masked for the scratch version), so it never reaches the final states."""
+    if isinstance(rnn, tuple(TORCH_RNNS.values())):
+        if lengths is None:
+            return rnn(x, hx)
+        packed = pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
+        out, final = rnn(packed, hx)
+        out, _ = pad_packed_sequence(out, batch_first=True, total_length=x.size(1))
+        return out, final
+    if lengths is None:
+        lengths = x.new_full((x.size(0),), x.size(1), dtype=int).cpu()
+    return rnn(x, lengths, hx)

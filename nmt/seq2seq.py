@@ -1,0 +1,59 @@
+"""The model facade: RNN encoder -> bridge -> decoder behind the interface in interface.py,
+and ``build_model`` which makes either architecture from a ModelConfig."""
+from __future__ import annotations
+
+import dataclasses
+
+from torch import Tensor, nn
+
+from nmt.bridge import Bridge
+from nmt.config import ModelConfig
+from nmt.decoder import RNNDecoder, RNNState
+from nmt.encoder import RNNEncoder
+from nmt.interface import Encoded
+
+
+class RNNSeq2Seq(nn.Module):
+    def __init__(self, cfg: ModelConfig, *, src_vocab_size: int, trg_vocab_size: int):
+        super().__init__()
+        if cfg.attention not in ("bahdanau", "none"):
+            raise ValueError(f"unknown attention {cfg.attention!r}: choose bahdanau or none")
+        self.trg_vocab_size = trg_vocab_size
+        self.encoder = RNNEncoder(
+            src_vocab_size, emb_size=cfg.emb_size, hidden=cfg.enc_hidden, cell=cfg.cell, layers=cfg.layers,
+            bidirectional=cfg.bidirectional, dropout=cfg.dropout, impl=cfg.rnn_impl,
+        )
+        self.bridge = Bridge(cfg.bridge, enc_size=self.encoder.output_size, dec_hidden=cfg.dec_hidden, n_states=self.encoder.n_states)
+        self.decoder = RNNDecoder(
+            trg_vocab_size, emb_size=cfg.emb_size, hidden=cfg.dec_hidden, enc_size=self.encoder.output_size,
+            cell=cfg.cell, layers=cfg.layers, dropout=cfg.dropout, attention=cfg.attention == "bahdanau", impl=cfg.rnn_impl,
+        )
+
+    def encode(self, src: Tensor, src_len: Tensor) -> Encoded:
+        encoded = self.encoder(src, src_len)
+        if self.decoder.attention is None:
+            return encoded
+        return dataclasses.replace(encoded, keys=self.decoder.attention.project_keys(encoded.outputs))
+
+    def init_state(self, encoded: Encoded) -> RNNState:
+        return self.decoder.init_state(self.bridge(encoded.final))
+
+    def step(self, prev: Tensor, state: RNNState, encoded: Encoded):
+        return self.decoder.step(prev, state, encoded)
+
+    def reorder(self, state: RNNState, index: Tensor) -> RNNState:
+        return self.decoder.reorder(state, index)
+
+    def forward(self, src: Tensor, src_len: Tensor, trg_in: Tensor, teacher_forcing: float = 1.0) -> Tensor:
+        encoded = self.encode(src, src_len)
+        return self.decoder(trg_in, self.init_state(encoded), encoded, teacher_forcing)
+
+
+def build_model(cfg: ModelConfig, *, src_vocab_size: int, trg_vocab_size: int, shared_vocab: bool) -> nn.Module:
+    if cfg.arch == "rnn":
+        return RNNSeq2Seq(cfg, src_vocab_size=src_vocab_size, trg_vocab_size=trg_vocab_size)
+    if cfg.arch == "transformer":
+        from nmt.transformer import Transformer
+
+        return Transformer(cfg, src_vocab_size=src_vocab_size, trg_vocab_size=trg_vocab_size, shared_vocab=shared_vocab)
+    raise ValueError(f"unknown architecture {cfg.arch!r}: choose rnn or transformer")
