@@ -1,0 +1,395 @@
+"""Transformer encoder-decoder (Vaswani et al., 2017) behind the same interface as the RNN model.
+
+    model = Transformer(cfg, src_vocab_size=V, trg_vocab_size=V, shared_vocab=True)
+    logits = model(src, src_len, trg_in)             # teacher forcing, every position at once
+    encoded = model.encode(src, src_len)             # search: read the source once,
+    state = model.init_state(encoded)                # project the cross-attention keys once,
+    logits, state, attn = model.step(prev, state, encoded)  # then one token at a time
+
+Attention runs on ``F.scaled_dot_product_attention``, so fused kernels are used where the hardware
+has them; the decoder's self-attention passes ``is_causal`` rather than a mask, which lets the
+flash kernel run. Layers are pre-norm by default (``cfg.norm == "pre"``: trains without warmup
+and needs a final LayerNorm on each stack) or post-norm as in the paper.
+
+Target padding needs no mask of its own: it sits at the end of ``trg_in``, so the causal mask
+already hides it from every real position, and the loss ignores the outputs at padded positions.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Optional
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from nmt.config import ModelConfig
+from nmt.interface import Encoded, lengths_to_mask
+
+
+class MultiHeadAttention(nn.Module):
+    """Scaled dot-product attention over ``heads`` subspaces of ``d_model``.
+
+    Keys and values are projected by ``keys_values`` apart from the attention itself, so the
+    decoder can cache them: its self-attention appends one position per step, and its
+    cross-attention projects the encoder output once per sentence.
+    """
+
+    def __init__(self, d_model: int, heads: int, dropout: float):
+        super().__init__()
+        if d_model % heads:
+            raise ValueError(f"d_model {d_model} is not divisible by heads {heads}")
+        self.heads = heads
+        self.d_head = d_model // heads
+        self.dropout = dropout
+        self.query = nn.Linear(d_model, d_model)
+        self.key = nn.Linear(d_model, d_model)
+        self.value = nn.Linear(d_model, d_model)
+        self.out = nn.Linear(d_model, d_model)
+
+    def split_heads(self, x: Tensor) -> Tensor:
+        batch, length, _ = x.shape
+        return x.view(batch, length, self.heads, self.d_head).transpose(1, 2)  # (batch, heads, len, d_head)
+
+    def keys_values(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        """(batch, len, d_model) -> keys and values, each (batch, heads, len, d_head)."""
+        return self.split_heads(self.key(x)), self.split_heads(self.value(x))
+
+    def forward(
+        self,
+        x: Tensor,
+        keys: Tensor,
+        values: Tensor,
+        *,
+        mask: Optional[Tensor] = None,
+        is_causal: bool = False,
+        need_weights: bool = False,
+    ) -> tuple[Tensor, Optional[Tensor]]:
+        """Queries from x (batch, q_len, d_model) attend over keys / values (batch, heads, k_len, d_head).
+
+        ``mask`` broadcasts to (batch, heads, q_len, k_len), True where attending is allowed; no
+        row may be all False. Returns (batch, q_len, d_model) and, with ``need_weights``, the
+        attention weights averaged over heads (batch, q_len, k_len), else None. SDPA does not
+        return weights, so ``need_weights`` computes the attention explicitly; it is meant for
+        cross-attention (a mask, not ``is_causal``).
+        """
+        batch, q_len, d_model = x.shape
+        q = self.split_heads(self.query(x))  # (batch, heads, q_len, d_head)
+        dropout = self.dropout if self.training else 0.0
+        weights = None
+        if need_weights:
+            assert not is_causal, "need_weights is for cross-attention; pass a mask"
+            scores = q @ keys.transpose(-2, -1) / math.sqrt(self.d_head)  # (batch, heads, q_len, k_len)
+            if mask is not None:
+                scores = scores.masked_fill(~mask, float("-inf"))
+            probs = scores.softmax(dim=-1)
+            context = F.dropout(probs, dropout, self.training) @ values  # (batch, heads, q_len, d_head)
+            weights = probs.mean(dim=1)  # (batch, q_len, k_len)
+        else:
+            context = F.scaled_dot_product_attention(
+                q, keys, values, attn_mask=mask, dropout_p=dropout, is_causal=is_causal
+            )  # (batch, heads, q_len, d_head)
+        context = context.transpose(1, 2).reshape(batch, q_len, d_model)  # heads side by side again
+        return self.out(context), weights
+
+
+class FeedForward(nn.Module):
+    """The position-wise two-layer network: d_model -> ff_size -> d_model."""
+
+    def __init__(self, d_model: int, ff_size: int, dropout: float):
+        super().__init__()
+        self.up = nn.Linear(d_model, ff_size)
+        self.down = nn.Linear(ff_size, d_model)
+        self.dropout = nn.Dropout(dropout)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.down(self.dropout(F.relu(self.up(x))))
+
+
+class Residual(nn.Module):
+    """``x + dropout(sublayer(...))`` with its LayerNorm, placed by the norm style.
+
+    Pre-norm normalises the sublayer's input and leaves the residual path untouched (stable
+    without warmup); post-norm normalises the sum, as in the original paper. A layer calls
+    ``sublayer_input(x)`` to get what its sublayer reads, then ``residual(x, y)`` with the result.
+    """
+
+    def __init__(self, d_model: int, dropout: float, pre_norm: bool):
+        super().__init__()
+        self.norm = nn.LayerNorm(d_model)
+        self.dropout = nn.Dropout(dropout)
+        self.pre_norm = pre_norm
+
+    def sublayer_input(self, x: Tensor) -> Tensor:
+        return self.norm(x) if self.pre_norm else x
+
+    def forward(self, x: Tensor, y: Tensor) -> Tensor:
+        x = x + self.dropout(y)
+        return x if self.pre_norm else self.norm(x)
+
+
+class EncoderLayer(nn.Module):
+    """Self-attention over the source, then the feed-forward network, each with a residual."""
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        pre_norm = cfg.norm == "pre"
+        self.self_attn = MultiHeadAttention(cfg.d_model, cfg.heads, cfg.dropout)
+        self.self_attn_residual = Residual(cfg.d_model, cfg.dropout, pre_norm)
+        self.ff = FeedForward(cfg.d_model, cfg.ff_size, cfg.dropout)
+        self.ff_residual = Residual(cfg.d_model, cfg.dropout, pre_norm)
+
+    def forward(self, x: Tensor, mask: Tensor) -> Tensor:
+        """x (batch, src_len, d_model); mask (batch, 1, 1, src_len), True at keys to attend to."""
+        h = self.self_attn_residual.sublayer_input(x)
+        y, _ = self.self_attn(h, *self.self_attn.keys_values(h), mask=mask)
+        x = self.self_attn_residual(x, y)
+        return self.ff_residual(x, self.ff(self.ff_residual.sublayer_input(x)))
+
+
+class DecoderLayer(nn.Module):
+    """Causal self-attention, cross-attention over the encoder output, then the feed-forward
+    network, each with a residual."""
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        pre_norm = cfg.norm == "pre"
+        self.self_attn = MultiHeadAttention(cfg.d_model, cfg.heads, cfg.dropout)
+        self.self_attn_residual = Residual(cfg.d_model, cfg.dropout, pre_norm)
+        self.cross_attn = MultiHeadAttention(cfg.d_model, cfg.heads, cfg.dropout)
+        self.cross_attn_residual = Residual(cfg.d_model, cfg.dropout, pre_norm)
+        self.ff = FeedForward(cfg.d_model, cfg.ff_size, cfg.dropout)
+        self.ff_residual = Residual(cfg.d_model, cfg.dropout, pre_norm)
+
+    def forward(
+        self,
+        x: Tensor,
+        cross_kv: tuple[Tensor, Tensor],
+        src_mask: Tensor,
+        *,
+        cache: Optional[tuple[Tensor, Tensor]] = None,
+        need_weights: bool = False,
+    ) -> tuple[Tensor, tuple[Tensor, Tensor], Optional[Tensor]]:
+        """Teacher forcing: x is the whole target (batch, trg_len, d_model), attended causally.
+        Incremental: x is one new position (batch, 1, d_model) and ``cache`` holds the self-
+        attention keys / values of the earlier ones (batch, heads, t, d_head); it sees them all.
+
+        cross_kv: the cross-attention keys / values of the encoder output (batch, heads,
+        src_len, d_head); src_mask (batch, 1, 1, src_len). Returns the new x, the self-attention
+        keys / values including x's positions (the next step's cache), and with
+        ``need_weights`` the cross-attention weights (batch, len, src_len).
+        """
+        h = self.self_attn_residual.sublayer_input(x)
+        keys, values = self.self_attn.keys_values(h)  # (batch, heads, len, d_head)
+        if cache is not None:
+            assert x.size(1) == 1, "incremental decoding takes one position at a time"
+            keys, values = torch.cat([cache[0], keys], dim=2), torch.cat([cache[1], values], dim=2)
+        y, _ = self.self_attn(h, keys, values, is_causal=cache is None)
+        x = self.self_attn_residual(x, y)
+
+        h = self.cross_attn_residual.sublayer_input(x)
+        y, weights = self.cross_attn(h, *cross_kv, mask=src_mask, need_weights=need_weights)
+        x = self.cross_attn_residual(x, y)
+
+        x = self.ff_residual(x, self.ff(self.ff_residual.sublayer_input(x)))
+        return x, (keys, values), weights
+
+
+class PositionalEncoding(nn.Module):
+    """Adds position information to embeddings: fixed sinusoids or a learned table.
+
+    The sinusoids are a buffer left out of the state dict: they are recomputed at load, so
+    checkpoints stay small and max_positions can change between runs.
+    """
+
+    def __init__(self, d_model: int, max_positions: int, learned: bool):
+        super().__init__()
+        self.max_positions = max_positions
+        if learned:
+            # nn.Embedding's N(0, 1) start is kept: the same scale as the sqrt(d_model)-scaled
+            # token embeddings, so positions are neither drowned out nor dominant at the start.
+            self.table = nn.Embedding(max_positions, d_model)
+        else:
+            position = torch.arange(max_positions).unsqueeze(1)  # (max_positions, 1)
+            frequency = torch.exp(torch.arange(0, d_model, 2) * (-math.log(10000.0) / d_model))
+            table = torch.zeros(max_positions, d_model)
+            table[:, 0::2] = torch.sin(position * frequency)
+            table[:, 1::2] = torch.cos(position * frequency[: d_model // 2])
+            self.register_buffer("sinusoids", table, persistent=False)
+            self.table = None
+
+    def forward(self, x: Tensor, start: int = 0) -> Tensor:
+        """x (batch, len, d_model) holds positions start .. start + len - 1."""
+        end = start + x.size(1)
+        if end > self.max_positions:
+            raise ValueError(f"sequence of {end} positions is longer than max_positions {self.max_positions}")
+        if self.table is None:
+            return x + self.sinusoids[start:end]
+        return x + self.table(torch.arange(start, end, device=x.device))
+
+
+@dataclass
+class DecoderState:
+    """Per-layer key / value caches for incremental decoding; every tensor is (batch, heads, len, d_head).
+
+    The cross-attention keys / values are projected from the encoder output once, in
+    ``init_state``, and travel with the state, so ``reorder`` must select them too: beam search
+    tiles each sentence into its hypotheses with a ``reorder`` before the first step.
+    """
+
+    self_keys: list[Tensor]  # one more position after every step
+    self_values: list[Tensor]
+    cross_keys: list[Tensor]  # fixed for the sentence
+    cross_values: list[Tensor]
+
+    @property
+    def length(self) -> int:
+        """Target positions decoded so far, which is also the next token's position."""
+        return self.self_keys[0].size(2)
+
+    def index_select(self, index: Tensor) -> "DecoderState":
+        def pick(tensors: list[Tensor]) -> list[Tensor]:
+            return [t.index_select(0, index) for t in tensors]
+
+        return DecoderState(
+            pick(self.self_keys), pick(self.self_values), pick(self.cross_keys), pick(self.cross_values)
+        )
+
+
+def attention_mask(mask: Tensor) -> Tensor:
+    """(batch, src_len) True at real tokens -> (batch, 1, 1, src_len) for every head and query.
+
+    A row with no real token at all (an empty source) attends to its padding instead: a fully
+    masked row would make the softmax NaN, and some fused kernels do not guard against it.
+    """
+    mask = mask | ~mask.any(dim=1, keepdim=True)
+    return mask[:, None, None, :]
+
+
+class Transformer(nn.Module):
+    """Encoder-decoder Transformer with the interface of nmt.interface.Seq2SeqModel.
+
+    Token embeddings are scaled by sqrt(d_model). With ``cfg.tie_embeddings`` the output
+    projection is the target embedding matrix, and with ``shared_vocab`` (one tokenizer for
+    both sides) the source embedding is that same matrix too.
+    """
+
+    def __init__(self, cfg: ModelConfig, *, src_vocab_size: int, trg_vocab_size: int, shared_vocab: bool):
+        super().__init__()
+        if cfg.norm not in ("pre", "post"):
+            raise ValueError(f"norm must be 'pre' or 'post', not {cfg.norm!r}")
+        if cfg.positions not in ("sinusoidal", "learned"):
+            raise ValueError(f"positions must be 'sinusoidal' or 'learned', not {cfg.positions!r}")
+        if shared_vocab and src_vocab_size != trg_vocab_size:
+            raise ValueError("a shared vocabulary needs src_vocab_size == trg_vocab_size")
+        if cfg.dec_layers < 1:
+            raise ValueError("the decoder needs at least one layer")
+        self.trg_vocab_size = trg_vocab_size
+        self.heads = cfg.heads
+        self.d_head = cfg.d_model // cfg.heads
+        self.scale = math.sqrt(cfg.d_model)
+        learned = cfg.positions == "learned"
+
+        self.src_embed = nn.Embedding(src_vocab_size, cfg.d_model)
+        self.trg_embed = nn.Embedding(trg_vocab_size, cfg.d_model)
+        self.src_positions = PositionalEncoding(cfg.d_model, cfg.max_positions, learned)
+        self.trg_positions = PositionalEncoding(cfg.d_model, cfg.max_positions, learned)
+        self.dropout = nn.Dropout(cfg.dropout)
+        self.encoder_layers = nn.ModuleList(EncoderLayer(cfg) for _ in range(cfg.enc_layers))
+        self.decoder_layers = nn.ModuleList(DecoderLayer(cfg) for _ in range(cfg.dec_layers))
+        # Pre-norm leaves the residual stream unnormalised, so each stack ends with a LayerNorm;
+        # post-norm layers already end with one.
+        self.encoder_norm = nn.LayerNorm(cfg.d_model) if cfg.norm == "pre" else nn.Identity()
+        self.decoder_norm = nn.LayerNorm(cfg.d_model) if cfg.norm == "pre" else nn.Identity()
+        self.generator = nn.Linear(cfg.d_model, trg_vocab_size, bias=False)
+
+        self._init_weights(cfg.d_model)
+        if cfg.tie_embeddings:
+            self.generator.weight = self.trg_embed.weight
+            if shared_vocab:
+                self.src_embed = self.trg_embed
+
+    def _init_weights(self, d_model: int) -> None:
+        """Xavier-uniform for every matrix (biases zero); token embeddings N(0, d_model**-0.5).
+
+        That embedding scale suits both of the embedding's jobs when tied: times sqrt(d_model)
+        it gives unit-variance inputs, like the sinusoids, and as the output projection of a
+        layer-normed state it gives logits of about unit variance.
+        """
+        for module in self.modules():
+            if isinstance(module, nn.Linear):
+                nn.init.xavier_uniform_(module.weight)
+                if module.bias is not None:
+                    nn.init.zeros_(module.bias)
+        for embed in (self.src_embed, self.trg_embed):
+            nn.init.normal_(embed.weight, mean=0.0, std=d_model**-0.5)
+
+    def encode(self, src: Tensor, src_len: Tensor) -> Encoded:
+        """src (batch, src_len) ids, src_len (batch,) -> outputs (batch, src_len, d_model)."""
+        mask = lengths_to_mask(src_len.to(src.device), src.size(1))  # (batch, src_len)
+        attend = attention_mask(mask)
+        x = self.dropout(self.src_positions(self.src_embed(src) * self.scale))  # (batch, src_len, d_model)
+        for layer in self.encoder_layers:
+            x = layer(x, attend)
+        return Encoded(outputs=self.encoder_norm(x), mask=mask)
+
+    def decode(self, trg_in: Tensor, encoded: Encoded, *, need_weights: bool = False) -> tuple[Tensor, Optional[Tensor]]:
+        """Teacher forcing: trg_in (batch, trg_len) -> logits (batch, trg_len, vocab) and, with
+        ``need_weights``, the last layer's cross-attention averaged over heads (batch, trg_len, src_len)."""
+        attend = attention_mask(encoded.mask)
+        x = self.dropout(self.trg_positions(self.trg_embed(trg_in) * self.scale))  # (batch, trg_len, d_model)
+        weights = None
+        for i, layer in enumerate(self.decoder_layers):
+            last = i == len(self.decoder_layers) - 1
+            cross_kv = layer.cross_attn.keys_values(encoded.outputs)
+            x, _, weights = layer(x, cross_kv, attend, need_weights=need_weights and last)
+        return self.generator(self.decoder_norm(x)), weights
+
+    def forward(self, src: Tensor, src_len: Tensor, trg_in: Tensor) -> Tensor:
+        """Teacher forcing: trg_in (batch, trg_len) starting with SOS -> logits (batch, trg_len, vocab)."""
+        logits, _ = self.decode(trg_in, self.encode(src, src_len))
+        return logits
+
+    def forward_attention(self, src: Tensor, src_len: Tensor, trg_in: Tensor) -> tuple[Tensor, Tensor]:
+        """``forward`` plus the last decoder layer's cross-attention (batch, trg_len, src_len), for plots."""
+        return self.decode(trg_in, self.encode(src, src_len), need_weights=True)
+
+    def init_state(self, encoded: Encoded) -> DecoderState:
+        """Empty self-attention caches, and the cross-attention keys / values of every layer."""
+        batch = encoded.outputs.size(0)
+        empty = encoded.outputs.new_zeros(batch, self.heads, 0, self.d_head)  # (batch, heads, 0, d_head)
+        cross = [layer.cross_attn.keys_values(encoded.outputs) for layer in self.decoder_layers]
+        layers = len(self.decoder_layers)
+        return DecoderState(
+            self_keys=[empty] * layers,
+            self_values=[empty] * layers,
+            cross_keys=[keys for keys, _ in cross],
+            cross_values=[values for _, values in cross],
+        )
+
+    def step(self, prev: Tensor, state: DecoderState, encoded: Encoded) -> tuple[Tensor, DecoderState, Tensor]:
+        """prev (batch,) -> logits (batch, vocab), the state one position longer, and the last
+        layer's cross-attention averaged over heads (batch, src_len).
+
+        Only the new position is computed: its keys / values are appended to each layer's cache
+        and its query attends over the whole cache, so no causal mask is needed.
+        """
+        attend = attention_mask(encoded.mask)
+        x = self.trg_embed(prev).unsqueeze(1) * self.scale  # (batch, 1, d_model)
+        x = self.dropout(self.trg_positions(x, start=state.length))
+        self_keys, self_values = [], []
+        for i, layer in enumerate(self.decoder_layers):
+            last = i == len(self.decoder_layers) - 1
+            cache = (state.self_keys[i], state.self_values[i])
+            cross_kv = (state.cross_keys[i], state.cross_values[i])
+            x, (keys, values), weights = layer(x, cross_kv, attend, cache=cache, need_weights=last)
+            self_keys.append(keys)
+            self_values.append(values)
+        logits = self.generator(self.decoder_norm(x)).squeeze(1)  # (batch, vocab)
+        new_state = DecoderState(self_keys, self_values, state.cross_keys, state.cross_values)
+        return logits, new_state, weights.squeeze(1)
+
+    def reorder(self, state: DecoderState, index: Tensor) -> DecoderState:
+        """The state whose row i is row ``index[i]``, caches and cross keys / values alike."""
+        return state.index_select(index)
