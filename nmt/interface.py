@@ -54,8 +54,9 @@ class Seq2SeqModel(Protocol):
     def reorder(self, state, index: Tensor):
         """The state whose row i is row ``index[i]`` of ``state``."""
 
-    def forward(self, src: Tensor, src_len: Tensor, trg_in: Tensor) -> Tensor:
-        """Teacher forcing: trg_in (batch, trg_len) -> logits (batch, trg_len, vocab)."""
+    def forward(self, src: Tensor, src_len: Tensor, trg_in: Tensor, teacher_forcing: float = 1.0) -> Tensor:
+        """Teacher forcing: trg_in (batch, trg_len) -> logits (batch, trg_len, vocab); below 1.0,
+        the model reads its own predictions that often instead (models that cannot, refuse)."""
 
 
 def lengths_to_mask(lengths: Tensor, max_len: Optional[int] = None) -> Tensor:

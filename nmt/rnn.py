@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from typing import Optional
 
+import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
@@ -37,5 +39,7 @@ def run_rnn(rnn: nn.Module, x: Tensor, lengths: Optional[Tensor] = None, hx=None
         out, _ = pad_packed_sequence(out, batch_first=True, total_length=x.size(1))
         return out, final
     if lengths is None:
-        lengths = x.new_full((x.size(0),), x.size(1), dtype=int).cpu()
-    return rnn(x, lengths, hx)
+        lengths = torch.full((x.size(0),), x.size(1))
+    out, final = rnn(x, lengths, hx)
+    # Like pad_packed_sequence, the scratch RNN trims to the longest sequence; restore full length.
+    return F.pad(out, (0, 0, 0, x.size(1) - out.size(1))), final

@@ -346,8 +346,10 @@ class Transformer(nn.Module):
             x, _, weights = layer(x, cross_kv, attend, need_weights=need_weights and last)
         return self.generator(self.decoder_norm(x)), weights
 
-    def forward(self, src: Tensor, src_len: Tensor, trg_in: Tensor) -> Tensor:
+    def forward(self, src: Tensor, src_len: Tensor, trg_in: Tensor, teacher_forcing: float = 1.0) -> Tensor:
         """Teacher forcing: trg_in (batch, trg_len) starting with SOS -> logits (batch, trg_len, vocab)."""
+        if teacher_forcing < 1.0:
+            raise ValueError("the Transformer trains with full teacher forcing only (its positions are computed in parallel)")
         logits, _ = self.decode(trg_in, self.encode(src, src_len))
         return logits
 

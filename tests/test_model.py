@@ -1,0 +1,128 @@
+"""The RNN encoder-decoder: shapes, padding, the bridge, attention, teacher forcing."""
+import pytest
+import torch
+
+from nmt.attention import BahdanauAttention
+from nmt.config import ModelConfig
+from nmt.data import make_batch
+from nmt.interface import PAD
+from nmt.loss import sequence_loss
+from nmt.seq2seq import RNNSeq2Seq
+
+VOCAB = 30
+
+
+def tiny(**overrides) -> RNNSeq2Seq:
+    cfg = ModelConfig(**{"emb_size": 16, "enc_hidden": 12, "dec_hidden": 20, "dropout": 0.0, **overrides})
+    return RNNSeq2Seq(cfg, src_vocab_size=VOCAB, trg_vocab_size=VOCAB).eval()
+
+
+def examples(n=6, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    rows = []
+    for i in range(n):
+        src_len, trg_len = 2 + i % 5, 1 + (i * 3) % 6
+        rows.append((torch.randint(4, VOCAB, (src_len,), generator=g).tolist(), torch.randint(4, VOCAB, (trg_len,), generator=g).tolist()))
+    return rows
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru", "rnn"])
+@pytest.mark.parametrize("bidirectional", [True, False])
+@pytest.mark.parametrize("attention", ["bahdanau", "none"])
+def test_forward_gives_one_distribution_per_target_position(cell, bidirectional, attention):
+    model = tiny(cell=cell, bidirectional=bidirectional, attention=attention, layers=2)
+    b = make_batch(examples())
+    logits = model(b.src, b.src_len, b.trg_in)
+    assert logits.shape == (len(b), b.trg_in.size(1), VOCAB)
+
+
+@pytest.mark.parametrize("impl", ["torch", "scratch"])
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_appending_padding_to_the_source_changes_nothing(impl, cell):
+    model = tiny(cell=cell, rnn_impl=impl, layers=2)
+    b = make_batch(examples())
+    padded_src = torch.cat([b.src, torch.full((len(b), 7), PAD)], dim=1)
+    encoded, encoded_padded = model.encode(b.src, b.src_len), model.encode(padded_src, b.src_len)
+    torch.testing.assert_close(encoded_padded.final, encoded.final)
+    torch.testing.assert_close(encoded_padded.outputs[:, : b.src.size(1)], encoded.outputs)
+    assert encoded_padded.outputs[:, b.src.size(1):].abs().max() == 0
+    torch.testing.assert_close(model(padded_src, b.src_len, b.trg_in), model(b.src, b.src_len, b.trg_in))
+
+
+def test_a_sentence_gives_the_same_output_alone_and_in_a_batch():
+    model = tiny()
+    rows = examples()
+    b = make_batch(rows)
+    together = model(b.src, b.src_len, b.trg_in)
+    for i, row in enumerate(rows):
+        alone = make_batch([row])
+        out = model(alone.src, alone.src_len, alone.trg_in)
+        torch.testing.assert_close(out[0], together[i, : out.size(1)], atol=1e-5, rtol=1e-5)
+
+
+def test_the_bridge_is_trained_by_the_one_optimizer():
+    model = tiny().train()
+    before = [p.detach().clone() for p in model.bridge.parameters()]
+    assert before, "a linear bridge has weights"
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
+    b = make_batch(examples())
+    sequence_loss(model(b.src, b.src_len, b.trg_in), b.trg_out).backward()
+    optimizer.step()
+    assert all(not torch.equal(old, new) for old, new in zip(before, model.bridge.parameters()))
+
+
+def test_identity_bridge_needs_matching_sizes_and_zero_bridge_starts_from_zeros():
+    with pytest.raises(ValueError, match="identity bridge"):
+        tiny(bridge="identity")
+    identity = RNNSeq2Seq(ModelConfig(emb_size=8, enc_hidden=10, dec_hidden=20, bridge="identity"), src_vocab_size=VOCAB, trg_vocab_size=VOCAB)
+    assert not list(identity.bridge.parameters())
+    zero = tiny(bridge="zero")
+    b = make_batch(examples())
+    state = zero.init_state(zero.encode(b.src, b.src_len))
+    assert all(s.abs().max() == 0 for s in state.hidden)
+
+
+def test_encoder_and_decoder_sizes_may_differ_with_several_layers():
+    model = tiny(layers=3, enc_hidden=7, dec_hidden=33)
+    b = make_batch(examples())
+    state = model.init_state(model.encode(b.src, b.src_len))
+    assert [tuple(s.shape) for s in state.hidden] == [(3, len(b), 33)] * 2
+
+
+def test_attention_gives_no_weight_to_padding_and_sums_to_one():
+    attention = BahdanauAttention(query_size=5, key_size=6, hidden=4)
+    values = torch.randn(2, 4, 6)
+    mask = torch.tensor([[True, True, False, False], [True, True, True, True]])
+    context, weights = attention(torch.randn(2, 5), attention.project_keys(values), values, mask)
+    assert context.shape == (2, 6)
+    assert weights[0, 2:].abs().max() == 0
+    torch.testing.assert_close(weights.sum(1), torch.ones(2))
+
+
+def test_step_by_step_decoding_equals_the_teacher_forced_forward():
+    for attention in ("bahdanau", "none"):
+        model = tiny(attention=attention)
+        b = make_batch(examples())
+        encoded = model.encode(b.src, b.src_len)
+        state = model.init_state(encoded)
+        steps = []
+        for t in range(b.trg_in.size(1)):
+            logits, state, _ = model.step(b.trg_in[:, t], state, encoded)
+            steps.append(logits)
+        torch.testing.assert_close(torch.stack(steps, 1), model(b.src, b.src_len, b.trg_in), atol=1e-5, rtol=1e-5)
+
+
+def test_teacher_forcing_below_one_feeds_the_model_its_own_predictions():
+    model = tiny()
+    b = make_batch(examples())
+    forced = model(b.src, b.src_len, b.trg_in, teacher_forcing=1.0)
+    torch.manual_seed(0)
+    free_running = model(b.src, b.src_len, b.trg_in, teacher_forcing=0.0)
+    torch.testing.assert_close(free_running[:, 0], forced[:, 0])  # the first position reads SOS either way
+    assert not torch.allclose(free_running[:, 1:], forced[:, 1:])
+    encoded = model.encode(b.src, b.src_len)
+    state, prev = model.init_state(encoded), b.trg_in[:, 0]
+    for t in range(b.trg_in.size(1)):  # the same thing written out: greedy decoding
+        logits, state, _ = model.step(prev, state, encoded)
+        torch.testing.assert_close(logits, free_running[:, t], atol=1e-5, rtol=1e-5)
+        prev = logits.argmax(-1)
