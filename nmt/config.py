@@ -11,7 +11,8 @@ from dataclasses import dataclass, field
 
 @dataclass
 class DataConfig:
-    corpus: str = "eng-fra"  # a path, "eng-fra" (downloaded if missing) or "demo" (generated)
+    corpus: str = "auto"  # a path, "eng-fra" (downloaded if missing), "demo" (generated), or
+    # "auto": eng-fra when it is in corpora/ or can be downloaded, else demo
     src: str = "en"
     tgt: str = "fr"  # src == tgt is autoencoder mode
     tokenizer: str = "spm"  # "word" (Lang) or "spm" (SentencePiece)
@@ -73,7 +74,8 @@ class TrainConfig:
     scheduler: str = "plateau"  # "plateau", "inverse_sqrt" or "none"
     warmup: int = 4000  # steps, inverse_sqrt only
     patience: int = 5  # epochs without a better validation BLEU before stopping
-    valid_bleu_sentences: int = 500  # greedy-decoded each epoch for validation BLEU
+    valid_bleu_sentences: int = 500  # greedy-decoded at each validation for BLEU
+    valid_every: int = 0  # steps between validations; 0 = once per epoch
     seed: int = 1234
     device: str = "auto"
     run_dir: str = "checkpoints/run"

@@ -1,0 +1,8 @@
+#!/usr/bin/env python
+"""Train a translation (or autoencoder) model. Same as the ``nmt-train`` command; see --help."""
+import sys
+
+from nmt.train import main
+
+if __name__ == "__main__":
+    sys.exit(main())

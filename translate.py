@@ -1,0 +1,8 @@
+#!/usr/bin/env python
+"""Translate with a trained checkpoint. Same as the ``nmt-translate`` command; see --help."""
+import sys
+
+from nmt.translate import main
+
+if __name__ == "__main__":
+    sys.exit(main())
