@@ -41,7 +41,7 @@ class StopOnSignal(Callback):
     """SIGINT / SIGTERM let the current step finish, then end the fit; the checkpoint callback
     then writes last.pt, and train_nmt.py exits non-zero saying how to resume."""
 
-    order = -10
+    order = 70  # last: the step's own validation and checkpoint happen first, as they would uninterrupted
     SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
     def __init__(self):
@@ -59,6 +59,7 @@ class StopOnSignal(Callback):
 
     def after_batch(self):
         if self.received is not None:
+            self.learner.interrupted = True
             raise CancelFitException
 
     def after_fit(self):
@@ -89,10 +90,10 @@ class SkipNonFiniteLoss(Callback):
         raise CancelBatchException
 
     def state_dict(self):
-        return {"skipped": self.skipped}
+        return {"skipped": self.skipped, "in_a_row": self.in_a_row}
 
     def load_state_dict(self, state):
-        self.skipped = state["skipped"]
+        self.skipped, self.in_a_row = state["skipped"], state["in_a_row"]
 
 
 class GradientClip(Callback):
@@ -207,7 +208,7 @@ class Validator(Callback):
         self.validate()
 
     def after_fit(self):
-        if not self.learner.failed and self.learner.step != self.last_step:
+        if not (self.learner.failed or self.learner.interrupted) and self.learner.step != self.last_step:
             self.validate()
 
     @torch.no_grad()
@@ -234,11 +235,20 @@ class Validator(Callback):
         self.last_duration = time.monotonic() - started
         self.learner.fire("after_validate")
 
+    def state_dict(self):
+        return {"last_step": self.last_step}
+
+    def load_state_dict(self, state):
+        self.last_step = state["last_step"]
+
 
 class EarlyStopping(Callback):
-    """Stop when validation BLEU has not improved for ``patience`` validations."""
+    """Stop when validation BLEU has not improved for ``patience`` validations.
 
-    order = 40
+    The count is updated as each validation is announced, but the fit ends only once every
+    callback has seen that validation (it is logged, and checkpointed with this count)."""
+
+    order = 25  # after the validator, before the checkpointer saves the count
 
     def __init__(self, patience: int):
         self.patience = patience
@@ -251,9 +261,17 @@ class EarlyStopping(Callback):
             self.best, self.bad = bleu, 0
         else:
             self.bad += 1
-            if self.patience and self.bad >= self.patience:
-                log.info("no BLEU improvement in %d validations: stopping early", self.bad)
-                raise CancelFitException
+
+    def after_batch(self):
+        self._stop_if_out_of_patience()
+
+    def after_epoch(self):
+        self._stop_if_out_of_patience()
+
+    def _stop_if_out_of_patience(self):
+        if self.patience and self.bad >= self.patience:
+            log.info("no BLEU improvement in %d validations: stopping early", self.bad)
+            raise CancelFitException
 
     def state_dict(self):
         return {"best": self.best, "bad": self.bad}
@@ -266,7 +284,7 @@ class Checkpointer(Callback):
     """``last.pt`` after every validation and at the end of the fit; ``best.pt`` whenever
     validation BLEU beats every earlier one (never replaced by a worse model)."""
 
-    order = 30  # after the validator, before early stopping can end the fit
+    order = 30  # after the validator and every callback whose state changes with a validation
 
     def __init__(self, run_dir: Path, payload: Callable[[], dict[str, Any]]):
         self.run_dir = Path(run_dir)
@@ -336,6 +354,12 @@ class MetricsLog(Callback):
             self._write({"step": self.learner.step, "epoch": self.learner.epoch, "train_loss": self.loss_sum / self.tokens,
                          "tokens_per_s": self.tokens / max(seconds, 1e-9), "lr": self.learner.opt.param_groups[0]["lr"]})
             self.loss_sum, self.tokens, self.since = 0.0, 0, time.monotonic()
+
+    def state_dict(self):
+        return {"loss_sum": self.loss_sum, "tokens": self.tokens}  # the steps since the last line written
+
+    def load_state_dict(self, state):
+        self.loss_sum, self.tokens = state["loss_sum"], state["tokens"]
 
     def after_validate(self):
         m = self.learner.metrics

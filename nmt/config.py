@@ -76,6 +76,7 @@ class TrainConfig:
     patience: int = 5  # epochs without a better validation BLEU before stopping
     valid_bleu_sentences: int = 500  # greedy-decoded at each validation for BLEU
     valid_every: int = 0  # steps between validations; 0 = once per epoch
+    log_every: int = 100  # steps per training-loss line in metrics.jsonl
     seed: int = 1234
     device: str = "auto"
     run_dir: str = "checkpoints/run"

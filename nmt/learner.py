@@ -13,7 +13,9 @@ checkpoints, early stopping, logging) is a callback reacting to these events:
 Callbacks run in ``order`` (lower first) and may fire events of their own (the validation
 callback fires ``after_validate``). A callback stops things by raising
 ``CancelBatchException`` (skip the rest of this batch), ``CancelEpochException`` or
-``CancelFitException`` (early stopping, time budget, a signal).
+``CancelFitException`` (early stopping, time budget, a signal). A signal also sets
+``interrupted``: the run is paused rather than finished, so nothing that an uninterrupted run
+would not do (a final validation) may happen before it is saved.
 
 Progress is kept as (``epoch``, ``batch_in_epoch``): the next batch to run. A checkpoint
 taken at any event resumes from exactly there.
@@ -82,6 +84,7 @@ class Learner:
         self.batch_in_epoch = 0  # batches of the current epoch already consumed
         self.metrics: dict[str, float] = {}  # latest validation results
         self.failed = False  # the fit ended in an error: nothing may be saved from this model
+        self.interrupted = False  # the fit was paused (a signal): save it as it is, to resume later
 
     def fire(self, event: str) -> None:
         for cb in self.callbacks:
@@ -91,7 +94,7 @@ class Learner:
         return next((cb for cb in self.callbacks if isinstance(cb, kind)), None)
 
     def fit(self, epochs: int) -> None:
-        self.failed = False
+        self.failed = self.interrupted = False
         try:
             self.fire("before_fit")
             while self.epoch < epochs:

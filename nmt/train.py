@@ -12,6 +12,8 @@ import json
 import logging
 import os
 import random
+import shlex
+import signal
 import sys
 import tomllib
 from functools import partial
@@ -196,7 +198,7 @@ def train(config: Config, *, resume: bool = False) -> Path:
                   translate=partial(translator.translate, batch_size=128), bleu=bleu, every=config.train.valid_every),
         EarlyStopping(config.train.patience),
         Checkpointer(run_dir, lambda: {"config": config.to_dict(), "tokenizers": tokenizers_payload(src_tok, tgt_tok)}),
-        MetricsLog(run_dir / "metrics.jsonl"),
+        MetricsLog(run_dir / "metrics.jsonl", every=config.train.log_every),
         ProgressBar(lambda epoch: len(train_data.epoch_batches(epoch))),
     ]
     if config.train.scheduler == "inverse_sqrt":
@@ -213,11 +215,22 @@ def train(config: Config, *, resume: bool = False) -> Path:
         log.info("resumed %s at step %d (epoch %d, batch %d)", run_dir / "last.pt", learner.step, learner.epoch + 1, learner.batch_in_epoch)
     learner.fit(config.train.epochs)
 
-    signal_cb = learner.callback(StopOnSignal)
-    if signal_cb.received is not None:
-        raise Interrupted(f"stopped by signal {signal_cb.received} at step {learner.step}; {run_dir / 'last.pt'} is saved. "
-                          f"Continue with: train_nmt.py --resume --run-dir {run_dir}")
+    if learner.interrupted:
+        name = signal.Signals(learner.callback(StopOnSignal).received).name
+        raise Interrupted(f"stopped by {name} at step {learner.step}; {run_dir / 'last.pt'} is saved. "
+                          f"Continue with: {resume_command(config)}")
     return run_dir
+
+
+def resume_command(config: Config) -> str:
+    """The command that continues this run: --resume restores everything but the stopping
+    rule, which is given again."""
+    words = ["train_nmt.py", "--resume", "--run-dir", config.train.run_dir]
+    for name in ("epochs", "max_steps", "time_budget"):
+        value = getattr(config.train, name)
+        if value != getattr(TrainConfig, name):
+            words += ["--" + name.replace("_", "-"), str(value)]
+    return shlex.join(words)
 
 
 class Interrupted(RuntimeError):
