@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import pickle
-import zipfile
+import re
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +21,7 @@ from nmt.seq2seq import build_model
 from nmt.tokenizers import tokenizer_from_dict
 
 FORMAT_VERSION = 1
+TMP_INFIX = ".tmp-"  # .last.pt.tmp-PID: a save in progress, or one a killed process left behind
 
 
 class CheckpointError(ValueError):
@@ -28,18 +29,32 @@ class CheckpointError(ValueError):
 
 
 def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> None:
+    """Write ``payload`` to ``path`` whole or not at all; a full disk raises CheckpointError
+    and leaves the previous file as it was."""
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    tmp = path.with_name(f".{path.name}{TMP_INFIX}{os.getpid()}")
     try:
         with open(tmp, "wb") as f:
-            torch.save({"format_version": FORMAT_VERSION, "nmt_version": __version__, **payload}, f)
+            torch.save({**payload, "format_version": FORMAT_VERSION, "nmt_version": __version__}, f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
+    except OSError as e:  # a full disk, a folder gone
+        tmp.unlink(missing_ok=True)
+        raise CheckpointError(f"{path}: not written ({e.strerror or e}); any earlier {path.name} is kept") from None
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
     _fsync_dir(path.parent)
+
+
+def remove_leftovers(folder: str | Path) -> list[Path]:
+    """Delete the temporary files of saves that a killed process never finished (a run folder
+    belongs to one training at a time, so none of them is still being written)."""
+    leftovers = sorted(Path(folder).glob(f".*{TMP_INFIX}*"))
+    for leftover in leftovers:
+        leftover.unlink(missing_ok=True)
+    return leftovers
 
 
 def _fsync_dir(folder: Path) -> None:
@@ -63,11 +78,15 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     try:
         ckpt = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as e:
-        first_line = str(e).strip().splitlines()[0]
-        raise CheckpointError(f"{path}: refused to load, it holds more than tensors and plain data ({first_line})") from None
-    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError) as e:
-        raise CheckpointError(f"{path}: truncated or not a checkpoint ({type(e).__name__})") from None
-    if not isinstance(ckpt, dict) or "format_version" not in ckpt:
+        # torch's message is a page long and suggests weights_only=False: the one thing not to do
+        unsafe = re.search(r"GLOBAL (\S+)", str(e))
+        if unsafe:
+            raise CheckpointError(f"{path}: refused: loading it would call {unsafe[1]}, and nmt checkpoints "
+                                  f"hold only tensors and plain data") from None
+        raise CheckpointError(f"{path}: truncated, damaged or not a checkpoint") from None
+    except Exception:  # a damaged file fails in many ways: zip, pickle, storage, I/O errors
+        raise CheckpointError(f"{path}: truncated, damaged or not a checkpoint") from None
+    if not isinstance(ckpt, dict) or not isinstance(ckpt.get("format_version"), int):
         raise CheckpointError(f"{path}: not an nmt checkpoint")
     if ckpt["format_version"] > FORMAT_VERSION:
         raise CheckpointError(
@@ -79,10 +98,16 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
 
 def restore_model(ckpt: dict[str, Any], path: str | Path = "checkpoint", device: str | torch.device = "cpu"):
     """(model, src_tokenizer, tgt_tokenizer, config) from a loaded checkpoint."""
-    config = Config.from_dict(ckpt["config"])
-    src_tok = tokenizer_from_dict(ckpt["tokenizers"]["src"])
-    tgt_tok = src_tok if ckpt["tokenizers"]["shared"] else tokenizer_from_dict(ckpt["tokenizers"]["tgt"])
-    model = build_model(config.model, src_vocab_size=len(src_tok), trg_vocab_size=len(tgt_tok), shared_vocab=ckpt["tokenizers"]["shared"])
+    missing = {"config", "tokenizers", "model"} - set(ckpt)
+    if missing:
+        raise CheckpointError(f"{path}: not a model checkpoint (no {', '.join(sorted(missing))})")
+    try:
+        config = Config.from_dict(ckpt["config"])
+        src_tok = tokenizer_from_dict(ckpt["tokenizers"]["src"])
+        tgt_tok = src_tok if ckpt["tokenizers"]["shared"] else tokenizer_from_dict(ckpt["tokenizers"]["tgt"])
+        model = build_model(config.model, src_vocab_size=len(src_tok), trg_vocab_size=len(tgt_tok), shared_vocab=ckpt["tokenizers"]["shared"])
+    except (KeyError, TypeError, ValueError, RuntimeError) as e:  # RuntimeError: SentencePiece's own
+        raise CheckpointError(f"{path}: damaged config or tokenizers ({type(e).__name__}: {e})") from None
     try:
         model.load_state_dict(ckpt["model"])
     except RuntimeError as e:

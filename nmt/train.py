@@ -26,7 +26,7 @@ from nmt import corpora
 from nmt.callbacks import (Checkpointer, DeviceCallback, EarlyStopping, GradientClip, InverseSqrtSchedule, MetricsLog,
                            PlateauSchedule, ProgressBar, SkipNonFiniteLoss, StopOnSignal, StopRule, TrainingError,
                            Validator, set_rng_state)
-from nmt.checkpoint import CheckpointError, load_checkpoint, restore_model, tokenizers_payload
+from nmt.checkpoint import CheckpointError, load_checkpoint, remove_leftovers, restore_model, tokenizers_payload
 from nmt.config import Config, DataConfig, ModelConfig, TrainConfig
 from nmt.data import BatchedData, bucket, encode_pairs, make_batch
 from nmt.evaluate import bleu
@@ -35,6 +35,7 @@ from nmt.loss import sequence_loss
 from nmt.seq2seq import build_model
 from nmt.tokenizers import build_tokenizers
 from nmt.translator import Translator
+from nmt.vocab import SPECIALS
 
 log = logging.getLogger("nmt")
 
@@ -60,8 +61,17 @@ TRANSFORMER_DEFAULTS = {
 }
 
 
+class OneLineErrorParser(argparse.ArgumentParser):
+    def error(self, message):  # argparse's own prints the whole usage first, 40 lines here
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def flag(section: str, name: str) -> str:
+    return FLAG_NAMES.get((section, name), "--" + name.replace("_", "-"))
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="train_nmt.py", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = OneLineErrorParser(prog="train_nmt.py", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", type=Path, help="JSON or TOML file with data/model/train sections")
     parser.add_argument("--autoencoder", action="store_true", help="reconstruct the source: target language = source language")
     parser.add_argument("--resume", action="store_true", help="continue the run in --run-dir from its last.pt")
@@ -69,7 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
     for section, cls in (("data", DataConfig), ("model", ModelConfig), ("train", TrainConfig)):
         group = parser.add_argument_group(section)
         for f in dataclasses.fields(cls):
-            flags = [FLAG_NAMES.get((section, f.name), "--" + f.name.replace("_", "-"))] + ALIASES.get(f.name, [])
+            flags = [flag(section, f.name)] + ALIASES.get(f.name, [])
             kind = type(f.default)
             kwargs: dict[str, Any] = {"dest": f"{section}.{f.name}", "default": argparse.SUPPRESS,
                                       "help": f"{HELP.get(f.name, '')} (default: {f.default})".strip()}
@@ -113,6 +123,64 @@ def make_config(args: argparse.Namespace) -> Config:
         raise SystemExit(f"error: {e}")
 
 
+class ConfigError(ValueError):
+    pass
+
+
+# The values each option takes, checked before any work starts (the model would only find a bad
+# --cell after the corpus is read and the tokenizers are trained).
+CHOICES = {
+    "data.src": corpora.LANGS, "data.tgt": corpora.LANGS,
+    "data.tokenizer": ("word", "spm"), "data.spm_model_type": ("unigram", "bpe"),
+    "model.arch": ("rnn", "transformer"), "model.cell": ("lstm", "gru", "rnn"), "model.rnn_impl": ("torch", "scratch"),
+    "model.attention": ("bahdanau", "none"), "model.bridge": ("linear", "identity", "zero"),
+    "model.norm": ("pre", "post"), "model.positions": ("sinusoidal", "learned"),
+    "train.scheduler": ("plateau", "inverse_sqrt", "none"),
+}
+AT_LEAST_ONE = {
+    "data.max_len", "data.min_count", "data.valid_size", "model.emb_size", "model.enc_hidden", "model.dec_hidden",
+    "model.layers", "model.d_model", "model.heads", "model.ff_size", "model.enc_layers", "model.dec_layers",
+    "model.max_positions", "train.batch_size", "train.valid_bleu_sentences", "train.log_every",
+}
+NOT_NEGATIVE = {  # 0 means none, no limit or the default
+    "data.vocab_size", "data.min_len", "data.test_size", "train.batch_tokens", "train.epochs", "train.max_steps",
+    "train.time_budget", "train.clip_norm", "train.warmup", "train.patience", "train.valid_every", "train.threads",
+}
+FRACTIONS = {"model.dropout", "train.teacher_forcing", "train.label_smoothing"}
+
+
+def validate(config: Config) -> None:
+    """Raise ConfigError, one line naming the flag and what it takes, for any option out of range."""
+    for section in ("data", "model", "train"):
+        options = getattr(config, section)
+        for f in dataclasses.fields(options):
+            key, value, name = f"{section}.{f.name}", getattr(options, f.name), flag(section, f.name)
+            kind = type(f.default)
+            if not (type(value) is kind or (kind is float and type(value) is int)):
+                raise ConfigError(f"{name} takes a {kind.__name__}, not {value!r}")
+            if key in CHOICES and value not in CHOICES[key]:
+                raise ConfigError(f"{name} {value!r}: choose {', '.join(CHOICES[key][:-1])} or {CHOICES[key][-1]}")
+            if key in AT_LEAST_ONE and not value >= 1:
+                raise ConfigError(f"{name} {value}: must be at least 1")
+            if key in NOT_NEGATIVE and not value >= 0:
+                raise ConfigError(f"{name} {value}: must be 0 or more")
+            if key in FRACTIONS and not 0 <= value <= 1:
+                raise ConfigError(f"{name} {value}: must be between 0 and 1")
+    if not 0 < config.train.lr <= 1:
+        raise ConfigError(f"--lr {config.train.lr}: must be above 0 and at most 1")
+    if 0 < config.data.vocab_size <= len(SPECIALS):
+        raise ConfigError(f"--vocab-size {config.data.vocab_size}: must be 0 (no cap) or above {len(SPECIALS)}, the special tokens")
+    if config.data.min_len > config.data.max_len:
+        raise ConfigError(f"--min-len {config.data.min_len} is above --max-len {config.data.max_len}")
+    if config.model.arch == "transformer" and config.model.d_model % config.model.heads:
+        raise ConfigError(f"--d-model {config.model.d_model} must be a multiple of --heads {config.model.heads}")
+    if config.train.device != "auto":
+        try:
+            torch.device(config.train.device)
+        except RuntimeError:
+            raise ConfigError(f"--device {config.train.device!r}: choose auto, cpu, cuda or cuda:N") from None
+
+
 def pick_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -123,12 +191,15 @@ def pick_device(name: str) -> torch.device:
 
 
 def check_run_dir(run_dir: Path) -> None:
-    """Fail before training, not at the first save, when checkpoints cannot be written."""
+    """Fail before training, not at the first save, when checkpoints cannot be written; and
+    clear away the half-written checkpoints of a run that was killed."""
     try:
         run_dir.mkdir(parents=True, exist_ok=True)
         probe = run_dir / f".write-test-{os.getpid()}"
         probe.write_bytes(b"\0" * 1024)
         probe.unlink()
+        for leftover in remove_leftovers(run_dir):
+            log.info("removed %s, left by a save that never finished", leftover)
     except OSError as e:
         raise SystemExit(f"error: cannot write checkpoints to {run_dir}: {e.strerror or e}")
 
@@ -154,6 +225,7 @@ def seed_everything(seed: int) -> None:
 
 def train(config: Config, *, resume: bool = False) -> Path:
     """Train as ``config`` says; returns the run folder (best.pt, last.pt, metrics.jsonl)."""
+    validate(config)
     run_dir = Path(config.train.run_dir)
     check_run_dir(run_dir)
     if config.train.threads:
@@ -175,13 +247,13 @@ def train(config: Config, *, resume: bool = False) -> Path:
     if checkpoint is not None:
         model, src_tok, tgt_tok, _ = restore_model(checkpoint, run_dir / "last.pt")
     else:
-        src_tok, tgt_tok = build_tokenizers(splits.train, config.data)
+        src_tok, tgt_tok = _data_checked(build_tokenizers, splits.train, config.data)
         model = build_model(config.model, src_vocab_size=len(src_tok), trg_vocab_size=len(tgt_tok), shared_vocab=src_tok is tgt_tok)
     log.info("vocabulary: %d source, %d target%s; model: %s, %.2fM parameters", len(src_tok), len(tgt_tok),
              " (joint)" if src_tok is tgt_tok else "", config.model.arch, sum(p.numel() for p in model.parameters()) / 1e6)
 
-    train_data = BatchedData(encode_pairs(splits.train, src_tok, tgt_tok, max_len=config.data.max_len),
-                             batch_tokens=config.train.batch_tokens, batch_size=config.train.batch_size, seed=config.train.seed)
+    train_data = _data_checked(BatchedData, encode_pairs(splits.train, src_tok, tgt_tok, max_len=config.data.max_len),
+                               batch_tokens=config.train.batch_tokens, batch_size=config.train.batch_size, seed=config.train.seed)
     valid_examples = encode_pairs([(s, t) for s, t in splits.valid if s], src_tok, tgt_tok)
     valid_batches = [make_batch([valid_examples[i] for i in b]) for b in bucket(valid_examples, batch_tokens=max(config.train.batch_tokens, 2000), batch_size=config.train.batch_size, shuffle=False)]
     valid_groups = corpora.group_by_source(splits.valid)[: config.train.valid_bleu_sentences]
@@ -205,27 +277,45 @@ def train(config: Config, *, resume: bool = False) -> Path:
         callbacks.append(InverseSqrtSchedule(config.train.lr, config.train.warmup))
     elif config.train.scheduler == "plateau":
         callbacks.append(PlateauSchedule(optimizer))
-    elif config.train.scheduler != "none":
-        raise SystemExit(f"error: unknown scheduler {config.train.scheduler!r}: choose plateau, inverse_sqrt or none")
 
     learner = Learner(model, batches=lambda epoch, start: train_data.batches(epoch, start=start), loss_fn=loss_fn,
                       optimizer=optimizer, callbacks=callbacks, teacher_forcing=config.train.teacher_forcing)
     if checkpoint is not None:
         _restore_progress(learner, checkpoint)
         log.info("resumed %s at step %d (epoch %d, batch %d)", run_dir / "last.pt", learner.step, learner.epoch + 1, learner.batch_in_epoch)
-    learner.fit(config.train.epochs)
+    try:
+        learner.fit(config.train.epochs)
+    except torch.cuda.OutOfMemoryError:
+        raise TrainingError(_out_of_memory(learner, config.train)) from None
 
     if learner.interrupted:
         name = signal.Signals(learner.callback(StopOnSignal).received).name
         raise Interrupted(f"stopped by {name} at step {learner.step}; {run_dir / 'last.pt'} is saved. "
-                          f"Continue with: {resume_command(config)}")
+                          f"Continue with: {resume_command(run_dir, config)}")
     return run_dir
 
 
-def resume_command(config: Config) -> str:
+def _data_checked(make, *args, **kwargs):
+    """``make(*args, **kwargs)``, where a ValueError means the data and the options do not fit
+    (a vocabulary too small for the characters, no pair within --max-len): a TrainingError."""
+    try:
+        return make(*args, **kwargs)
+    except ValueError as e:
+        raise TrainingError(str(e)) from None
+
+
+def _out_of_memory(learner: Learner, train_config: TrainConfig) -> str:
+    budget = ("--batch-tokens", train_config.batch_tokens) if train_config.batch_tokens else ("--batch-size", train_config.batch_size)
+    batch = getattr(learner, "batch", None)
+    size = f" with a batch of {len(batch)} sentences, {batch.n_tokens} target tokens" if batch is not None else ""
+    return (f"out of GPU memory at step {learner.step + 1}{size}: lower {budget[0]} (now {budget[1]}); "
+            f"the checkpoints on disk are from the last save")
+
+
+def resume_command(run_dir: Path, config: Config) -> str:
     """The command that continues this run: --resume restores everything but the stopping
     rule, which is given again."""
-    words = ["train_nmt.py", "--resume", "--run-dir", config.train.run_dir]
+    words = ["train_nmt.py", "--resume", "--run-dir", str(run_dir)]
     for name in ("epochs", "max_steps", "time_budget"):
         value = getattr(config.train, name)
         if value != getattr(TrainConfig, name):
@@ -262,7 +352,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Interrupted as e:
         print(str(e), file=sys.stderr)
         return 130
-    except (corpora.CorpusError, CheckpointError, TrainingError) as e:
+    except KeyboardInterrupt:  # a second Ctrl-C, or one before training started
+        print("interrupted: nothing saved since the last checkpoint", file=sys.stderr)
+        return 130
+    except (ConfigError, corpora.CorpusError, CheckpointError, TrainingError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    except OSError as e:  # e.g. the disk filled up while metrics.jsonl was written
         print(f"error: {e}", file=sys.stderr)
         return 1
     print(f"checkpoints: {run_dir / 'best.pt'} (best validation BLEU), {run_dir / 'last.pt'} (latest)")

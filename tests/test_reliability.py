@@ -1,6 +1,10 @@
 """Faults during training: signals, killed writes, non-finite losses, full disks, out of memory,
 and checkpoints that are damaged, crafted or from elsewhere."""
+import errno
 import json
+import math
+import os
+import pickle
 import signal
 import subprocess
 import sys
@@ -10,8 +14,14 @@ from pathlib import Path
 import pytest
 import torch
 
+import nmt.train
+from nmt.callbacks import Checkpointer
+from nmt.checkpoint import FORMAT_VERSION, CheckpointError, load_checkpoint, load_model, save_checkpoint
 from nmt.corpora import read_corpus
-from nmt.train import main
+from nmt.learner import Learner
+from nmt.loss import sequence_loss
+from nmt.seq2seq import RNNSeq2Seq
+from nmt.train import check_run_dir, main
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -104,3 +114,245 @@ def test_a_signalled_run_saves_last_pt_and_resumes_exactly_like_an_uninterrupted
     whole = torch.load(uninterrupted / "last.pt", weights_only=True)
     assert resumed["model"].keys() == whole["model"].keys()
     assert all(torch.equal(resumed["model"][k], whole["model"][k]) for k in whole["model"])
+
+
+# A process killed while it saves --------------------------------------------------------------
+
+KILLED_SAVE = """
+import sys, torch
+from nmt.checkpoint import save_checkpoint
+save_checkpoint(sys.argv[1], {"model": {"w": torch.zeros(12_500_000)}})  # 50 MB: slow enough to be killed midway
+"""
+
+
+def test_a_save_killed_midway_leaves_the_previous_checkpoint_whole(tmp_path):
+    path = tmp_path / "last.pt"
+    save_checkpoint(path, {"model": {"w": torch.ones(3)}})
+    good = path.read_bytes()
+    (tmp_path / "save.py").write_text(KILLED_SAVE)
+    process = subprocess.Popen([sys.executable, str(tmp_path / "save.py"), str(path)], cwd=ROOT)
+    temporary = tmp_path / f".last.pt.tmp-{process.pid}"
+    while not (temporary.exists() and temporary.stat().st_size > 0):
+        assert process.poll() is None, "the save finished before it could be killed"
+        time.sleep(0.001)
+    process.kill()
+    process.wait()
+
+    assert path.read_bytes() == good
+    assert torch.equal(load_checkpoint(path)["model"]["w"], torch.ones(3))
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([temporary.name, "last.pt", "save.py"])
+
+
+def test_training_clears_the_temporary_files_of_saves_that_never_finished(tmp_path):
+    for leftover in (".last.pt.tmp-4242", ".best.pt.tmp-4243"):
+        (tmp_path / leftover).write_bytes(b"half a checkpoint")
+    (tmp_path / "last.pt").write_bytes(b"kept")
+    check_run_dir(tmp_path)
+    assert [p.name for p in tmp_path.iterdir()] == ["last.pt"]
+
+
+# best.pt --------------------------------------------------------------------------------------
+
+
+def test_best_pt_is_never_replaced_by_a_worse_model_even_after_a_resume(tmp_path):
+    model = torch.nn.Linear(2, 2)
+    checkpointer = Checkpointer(tmp_path, lambda: {})
+    learner = Learner(model, batches=lambda epoch, start: [], loss_fn=None,
+                      optimizer=torch.optim.Adam(model.parameters()), callbacks=[checkpointer])
+
+    def validate(bleu: float) -> bytes:
+        with torch.no_grad():
+            model.weight.add_(1.0)  # a different model at every validation
+        learner.metrics = {"valid_bleu": bleu}
+        checkpointer.after_validate()
+        return (tmp_path / "best.pt").read_bytes()
+
+    best = validate(10.0)
+    assert validate(5.0) == best
+    assert validate(10.0) == best  # a tie is no improvement
+    resumed = Checkpointer(tmp_path, lambda: {})
+    resumed.load_state_dict(checkpointer.state_dict())
+    resumed.learner, checkpointer = learner, resumed
+    assert validate(9.0) == best
+    assert validate(12.0) != best
+    assert load_checkpoint(tmp_path / "best.pt")["progress"]["metrics"]["valid_bleu"] == 12.0
+
+
+# Non-finite losses ----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def poison_losses(monkeypatch):
+    """``poison(steps, then)``: the training losses of the listed steps (counting from 1)
+    become NaN; ``then()`` runs before the first one. Validation losses are left alone."""
+
+    def poison(steps, then=lambda: None):
+        calls = []
+
+        def loss(logits, target, **kwargs):
+            value = sequence_loss(logits, target, **kwargs)
+            if not torch.is_grad_enabled():
+                return value
+            calls.append(1)
+            if len(calls) in steps:
+                if len(calls) == min(steps):
+                    then()
+                return value * float("nan")
+            return value
+
+        monkeypatch.setattr(nmt.train, "sequence_loss", loss)
+
+    return poison
+
+
+def test_a_nan_loss_skips_its_step_and_is_counted(corpus, tmp_path, poison_losses, caplog):
+    poison_losses({4})
+    assert main(tiny_run(corpus, tmp_path, "--max-steps", "10", "--log-every", "1")) == 0
+    assert "non-finite loss, step skipped" in caplog.text
+    last = load_checkpoint(tmp_path / "last.pt")
+    assert last["callbacks"]["SkipNonFiniteLoss"]["skipped"] == 1
+    losses = train_losses(tmp_path)
+    assert [step for step, _ in losses] == list(range(1, 11))  # the skipped batch took no step
+    assert all(math.isfinite(loss) for _, loss in losses)
+    assert all(torch.isfinite(w).all() for w in last["model"].values())
+
+
+def test_nan_losses_in_a_row_stop_training_with_one_error_and_leave_the_checkpoints_untouched(corpus, tmp_path, poison_losses, capsys):
+    saved = {}
+    # An epoch is 12 batches: the checkpoints are saved after the first, and the 10 NaN losses
+    # from the start of the second end training before it is over.
+    poison_losses(range(13, 1000), then=lambda: saved.update({p.name: p.read_bytes() for p in tmp_path.glob("*.pt")}))
+    assert main(tiny_run(corpus, tmp_path, "--max-steps", "100")) == 1
+    assert capsys.readouterr().err.strip().splitlines()[-1] == \
+        "error: 10 non-finite losses in a row: stopping; lower --lr or check the data"
+    assert set(saved) == {"best.pt", "last.pt"}
+    assert {p.name: p.read_bytes() for p in tmp_path.glob("*.pt")} == saved
+
+
+# A full disk ----------------------------------------------------------------------------------
+
+
+def test_a_full_disk_at_a_save_stops_with_one_error_and_keeps_the_previous_checkpoint(corpus, tmp_path, monkeypatch, capsys):
+    real_save, saved = torch.save, {}
+
+    def save_until_the_disk_fills(obj, f):
+        if obj["progress"]["step"] < 6:
+            return real_save(obj, f)
+        saved.update({p.name: p.read_bytes() for p in tmp_path.glob("*.pt")})
+        f.write(b"the first bytes of a checkpoint")
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))  # what torch.save raises on a full disk
+
+    monkeypatch.setattr(torch, "save", save_until_the_disk_fills)
+    assert main(tiny_run(corpus, tmp_path, "--max-steps", "20", "--valid-every", "3")) == 1
+    error = capsys.readouterr().err.strip().splitlines()[-1]
+    assert error.startswith("error: ") and "No space left on device" in error and "earlier" in error
+    assert {p.name: p.read_bytes() for p in tmp_path.glob("*.pt")} == saved
+    assert not list(tmp_path.glob(".*"))
+
+
+# Out of GPU memory ----------------------------------------------------------------------------
+
+
+def test_out_of_gpu_memory_on_a_batch_names_the_batch_budget_to_lower(corpus, tmp_path, monkeypatch, capsys):
+    def forward(*args, **kwargs):
+        raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 20.00 GiB")
+
+    monkeypatch.setattr(RNNSeq2Seq, "forward", forward)
+    assert main(tiny_run(corpus, tmp_path, "--max-steps", "5", "--batch-tokens", "300")) == 1
+    error = capsys.readouterr().err.strip().splitlines()[-1]
+    assert error.startswith("error: out of GPU memory at step 1") and "lower --batch-tokens (now 300)" in error
+
+
+# Loading checkpoints --------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def tiny_checkpoint(corpus, tmp_path_factory) -> Path:
+    run_dir = tmp_path_factory.mktemp("tiny")
+    assert main(tiny_run(corpus, run_dir, "--max-steps", "3")) == 0
+    return run_dir / "last.pt"
+
+
+class RunsCode:
+    """Unpickling this would create ``marker``: what a malicious checkpoint would do."""
+
+    def __init__(self, marker: Path):
+        self.marker = marker
+
+    def __reduce__(self):
+        return os.system, (f"touch {self.marker}",)
+
+
+def assert_refused(path: Path, *words: str) -> str:
+    with pytest.raises(CheckpointError) as refusal:
+        load_model(path)
+    message = str(refusal.value)
+    assert len(message.splitlines()) == 1 and str(path) in message
+    assert all(word in message for word in words), message
+    return message
+
+
+def test_a_checkpoint_that_would_run_code_is_refused_and_runs_nothing(tmp_path):
+    marker = tmp_path / "marker"
+    torch.save({"format_version": 1, "config": RunsCode(marker)}, tmp_path / "crafted.pt")
+    with open(tmp_path / "pickled.pt", "wb") as f:
+        pickle.dump({"format_version": 1, "config": RunsCode(marker)}, f, protocol=2)
+    assert_refused(tmp_path / "crafted.pt", "refused", "system")
+    assert_refused(tmp_path / "pickled.pt", "refused", "system")
+    assert not marker.exists()
+
+
+def test_every_checkpoint_load_in_the_package_is_weights_only():
+    calls = [(path.name, line) for path in (ROOT / "nmt").glob("*.py")
+             for line in path.read_text().splitlines() if "torch.load(" in line]
+    assert calls and all("weights_only=True" in line for _, line in calls), calls
+
+
+def test_a_checkpoint_from_a_newer_format_is_refused_naming_both_versions(tiny_checkpoint, tmp_path):
+    ckpt = torch.load(tiny_checkpoint, weights_only=True)
+    torch.save({**ckpt, "format_version": FORMAT_VERSION + 1, "nmt_version": "9.0"}, tmp_path / "newer.pt")
+    assert_refused(tmp_path / "newer.pt", f"format {FORMAT_VERSION + 1}", "9.0", "upgrade")
+
+
+@pytest.mark.parametrize("keep", [0, 100, 0.5, -1], ids=["empty", "header", "half", "all-but-one-byte"])
+def test_a_truncated_checkpoint_is_refused(tiny_checkpoint, tmp_path, keep):
+    data = tiny_checkpoint.read_bytes()
+    size = int(len(data) * keep) if isinstance(keep, float) else keep % len(data)
+    (tmp_path / "cut.pt").write_bytes(data[:size])
+    assert_refused(tmp_path / "cut.pt", "truncated")
+
+
+@pytest.mark.parametrize("content", [b"hello", b"PK\x03\x04 not a zip", bytes(range(256)) * 10], ids=["text", "zip-header", "bytes"])
+def test_a_file_that_is_no_checkpoint_is_refused(tmp_path, content):
+    (tmp_path / "other.pt").write_bytes(content)
+    assert_refused(tmp_path / "other.pt", "not a checkpoint")
+
+
+def test_a_checkpoint_whose_vocabulary_does_not_match_its_weights_is_refused(tiny_checkpoint, tmp_path):
+    ckpt = torch.load(tiny_checkpoint, weights_only=True)
+    vocab = ckpt["tokenizers"]["src"]
+    ckpt["tokenizers"]["src"] = {**vocab, "words": vocab["words"][:-5], "counts": vocab["counts"][:-5]}
+    torch.save(ckpt, tmp_path / "mismatch.pt")
+    assert_refused(tmp_path / "mismatch.pt", "weights do not match", "size mismatch")
+
+
+@pytest.mark.parametrize("damage", ["no config", "unknown option", "bad tokenizer"])
+def test_a_checkpoint_with_a_damaged_config_or_tokenizer_is_refused(tiny_checkpoint, tmp_path, damage):
+    ckpt = torch.load(tiny_checkpoint, weights_only=True)
+    if damage == "no config":
+        del ckpt["config"]
+    elif damage == "unknown option":
+        ckpt["config"]["model"]["warp_drive"] = True
+    else:
+        ckpt["tokenizers"]["src"] = {"kind": "spm", "name": "en", "model": b"not a sentencepiece model"}
+    torch.save(ckpt, tmp_path / "damaged.pt")
+    assert_refused(tmp_path / "damaged.pt")
+
+
+def test_resuming_from_a_crafted_last_pt_is_one_error_line(tmp_path, corpus, capsys):
+    marker = tmp_path / "marker"
+    torch.save({"format_version": 1, "config": RunsCode(marker)}, tmp_path / "last.pt")
+    assert main(tiny_run(corpus, tmp_path, "--resume")) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: ") and "refused" in err[0]
+    assert not marker.exists()
