@@ -61,6 +61,10 @@ TRANSFORMER_DEFAULTS = {
 }
 
 
+class ConfigError(ValueError):
+    """Options that no run can use: exit status 2, as for argparse's own errors."""
+
+
 class OneLineErrorParser(argparse.ArgumentParser):
     def error(self, message):  # argparse's own prints the whole usage first, 40 lines here
         self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
@@ -96,7 +100,7 @@ def read_config_file(path: Path) -> dict[str, dict[str, Any]]:
         text = path.read_text(encoding="utf-8")
         return tomllib.loads(text) if path.suffix == ".toml" else json.loads(text)
     except (OSError, ValueError) as e:
-        raise SystemExit(f"error: {path}: cannot read config ({e})")
+        raise ConfigError(f"{path}: cannot read config ({e})") from None
 
 
 def make_config(args: argparse.Namespace) -> Config:
@@ -120,11 +124,7 @@ def make_config(args: argparse.Namespace) -> Config:
     try:
         return Config.from_dict(merged)
     except (TypeError, ValueError) as e:
-        raise SystemExit(f"error: {e}")
-
-
-class ConfigError(ValueError):
-    pass
+        raise ConfigError(str(e)) from None
 
 
 # The values each option takes, checked before any work starts (the model would only find a bad
@@ -157,7 +157,7 @@ def validate(config: Config) -> None:
             key, value, name = f"{section}.{f.name}", getattr(options, f.name), flag(section, f.name)
             kind = type(f.default)
             if not (type(value) is kind or (kind is float and type(value) is int)):
-                raise ConfigError(f"{name} takes a {kind.__name__}, not {value!r}")
+                raise ConfigError(f"{name} takes {kind.__name__} values, not {value!r}")
             if key in CHOICES and value not in CHOICES[key]:
                 raise ConfigError(f"{name} {value!r}: choose {', '.join(CHOICES[key][:-1])} or {CHOICES[key][-1]}")
             if key in AT_LEAST_ONE and not value >= 1:
@@ -186,7 +186,7 @@ def pick_device(name: str) -> torch.device:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     device = torch.device(name)
     if device.type == "cuda" and not torch.cuda.is_available():
-        raise SystemExit("error: --device cuda asked for, but no CUDA device is available")
+        raise ConfigError("--device cuda asked for, but no CUDA device is available")
     return device
 
 
@@ -201,7 +201,7 @@ def check_run_dir(run_dir: Path) -> None:
         for leftover in remove_leftovers(run_dir):
             log.info("removed %s, left by a save that never finished", leftover)
     except OSError as e:
-        raise SystemExit(f"error: cannot write checkpoints to {run_dir}: {e.strerror or e}")
+        raise TrainingError(f"cannot write checkpoints to {run_dir}: {e.strerror or e}") from None
 
 
 def resolve_auto_corpus(config: Config) -> Config:
@@ -344,21 +344,22 @@ def _restore_progress(learner: Learner, checkpoint: dict) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Exit status: 0 trained, 1 a failure (corpus, checkpoint, training, disk), 2 bad options,
+    130 interrupted; every expected failure is one line on stderr."""
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
-    config = make_config(args)
     try:
-        run_dir = train(config, resume=args.resume)
+        run_dir = train(make_config(args), resume=args.resume)
     except Interrupted as e:
         print(str(e), file=sys.stderr)
         return 130
     except KeyboardInterrupt:  # a second Ctrl-C, or one before training started
         print("interrupted: nothing saved since the last checkpoint", file=sys.stderr)
         return 130
-    except (ConfigError, corpora.CorpusError, CheckpointError, TrainingError) as e:
+    except ConfigError as e:
         print(f"error: {e}", file=sys.stderr)
-        return 1
-    except OSError as e:  # e.g. the disk filled up while metrics.jsonl was written
+        return 2
+    except (corpora.CorpusError, CheckpointError, TrainingError, OSError) as e:  # OSError: e.g. a full disk under metrics.jsonl
         print(f"error: {e}", file=sys.stderr)
         return 1
     print(f"checkpoints: {run_dir / 'best.pt'} (best validation BLEU), {run_dir / 'last.pt'} (latest)")
