@@ -68,10 +68,11 @@ class StopOnSignal(Callback):
 
 
 class SkipNonFiniteLoss(Callback):
-    """A NaN/inf loss skips its step; ``patience`` of them in a row stop training with an error
-    (the checkpoints on disk are the last good ones: nothing is saved from a broken model)."""
+    """A NaN/inf loss, or gradient (an overflow in the backward pass), skips its step before
+    the optimizer sees it; ``patience`` such steps in a row stop training with an error (the
+    checkpoints on disk are the last good ones: nothing is saved from a broken model)."""
 
-    order = 0
+    order = -5  # before clipping, which would spread one NaN over every gradient
 
     def __init__(self, patience: int = 10):
         self.patience = patience
@@ -79,14 +80,24 @@ class SkipNonFiniteLoss(Callback):
         self.skipped = 0
 
     def after_loss(self):
-        if torch.isfinite(self.learner.loss):
-            self.in_a_row = 0
-            return
+        if not torch.isfinite(self.learner.loss):
+            self._skip("loss")
+
+    def after_backward(self):
+        grads = [p.grad for p in self.learner.model.parameters() if p.grad is not None]
+        if not torch.stack([torch.isfinite(g).all() for g in grads]).all():
+            self._skip("gradient")
+
+    def after_step(self):
+        self.in_a_row = 0
+
+    def _skip(self, what: str):
         self.in_a_row += 1
         self.skipped += 1
-        log.warning("step %d: non-finite loss, step skipped (%d in a row)", self.learner.step, self.in_a_row)
+        log.warning("step %d: non-finite %s, step skipped (%d in a row)", self.learner.step + 1, what, self.in_a_row)
         if self.in_a_row >= self.patience:
-            raise TrainingError(f"{self.in_a_row} non-finite losses in a row: stopping; lower --lr or check the data")
+            raise TrainingError(f"{self.in_a_row} steps in a row with a non-finite loss or gradient: stopping; "
+                                f"lower --lr or check the data")
         raise CancelBatchException
 
     def state_dict(self):

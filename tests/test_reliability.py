@@ -183,10 +183,11 @@ def test_best_pt_is_never_replaced_by_a_worse_model_even_after_a_resume(tmp_path
 
 @pytest.fixture
 def poison_losses(monkeypatch):
-    """``poison(steps, then)``: the training losses of the listed steps (counting from 1)
-    become NaN; ``then()`` runs before the first one. Validation losses are left alone."""
+    """``poison(batches, then, gradient)``: the training losses of the listed batches (counting
+    from 1) become NaN, or with ``gradient`` stay finite but give NaN gradients; ``then()``
+    runs before the first. Validation losses are left alone."""
 
-    def poison(steps, then=lambda: None):
+    def poison(batches, then=lambda: None, gradient=False):
         calls = []
 
         def loss(logits, target, **kwargs):
@@ -194,21 +195,24 @@ def poison_losses(monkeypatch):
             if not torch.is_grad_enabled():
                 return value
             calls.append(1)
-            if len(calls) in steps:
-                if len(calls) == min(steps):
-                    then()
-                return value * float("nan")
-            return value
+            if len(calls) not in batches:
+                return value
+            if len(calls) == min(batches):
+                then()
+            if gradient:
+                return value + (logits * 0).sum().sqrt()  # adds 0, but d sqrt(u)/du at 0 is inf, and inf * 0 is NaN
+            return value * float("nan")
 
         monkeypatch.setattr(nmt.train, "sequence_loss", loss)
 
     return poison
 
 
-def test_a_nan_loss_skips_its_step_and_is_counted(corpus, tmp_path, poison_losses, caplog):
-    poison_losses({4})
+@pytest.mark.parametrize("what", ["loss", "gradient"])
+def test_a_nan_loss_or_gradient_skips_its_step_and_is_counted(corpus, tmp_path, poison_losses, caplog, what):
+    poison_losses({4}, gradient=what == "gradient")
     assert main(tiny_run(corpus, tmp_path, "--max-steps", "10", "--log-every", "1")) == 0
-    assert "non-finite loss, step skipped" in caplog.text
+    assert f"step 4: non-finite {what}, step skipped" in caplog.text
     last = load_checkpoint(tmp_path / "last.pt")
     assert last["callbacks"]["SkipNonFiniteLoss"]["skipped"] == 1
     losses = train_losses(tmp_path)
@@ -224,7 +228,7 @@ def test_nan_losses_in_a_row_stop_training_with_one_error_and_leave_the_checkpoi
     poison_losses(range(13, 1000), then=lambda: saved.update({p.name: p.read_bytes() for p in tmp_path.glob("*.pt")}))
     assert main(tiny_run(corpus, tmp_path, "--max-steps", "100")) == 1
     assert capsys.readouterr().err.strip().splitlines()[-1] == \
-        "error: 10 non-finite losses in a row: stopping; lower --lr or check the data"
+        "error: 10 steps in a row with a non-finite loss or gradient: stopping; lower --lr or check the data"
     assert set(saved) == {"best.pt", "last.pt"}
     assert {p.name: p.read_bytes() for p in tmp_path.glob("*.pt")} == saved
 
