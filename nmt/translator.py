@@ -6,21 +6,28 @@
 """
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Optional, Sequence
 
 import torch
+from torch import Tensor
 
 from nmt import search
 from nmt.checkpoint import load_model
 from nmt.data import make_batch
+from nmt.interface import EOS, UNK
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
 class Translation:
     source: str
-    hypotheses: list[str]  # n-best, best first
-    scores: list[float]
+    hypotheses: list[str]  # n-best, best first; an empty source has one, empty
+    scores: list[float]  # what the search ranked by: log-probability / length penalty
+    tokens: list[list[int]]  # the target ids of each hypothesis, without SOS and EOS
+    attention: Optional[list[Tensor]] = None  # per hypothesis (steps, src_len), see search.Hypotheses
 
 
 class Translator:
@@ -36,7 +43,37 @@ class Translator:
         model, src_tok, tgt_tok, config = load_model(path, device)
         return cls(model, src_tok, tgt_tok, device=device, config=config)
 
+    @property
+    def max_positions(self) -> Optional[int]:
+        """The longest source, and output, the model can represent: a Transformer's position
+        table has a fixed size; an RNN has no limit (None)."""
+        positions = getattr(self.model, "src_positions", None)
+        return None if positions is None else positions.max_positions
+
+    @torch.inference_mode()
+    def has_attention(self) -> bool:
+        """Whether the model's ``step`` gives attention weights, asked with a one-token source."""
+        src = torch.full((1, 1), UNK, dtype=torch.long, device=self.device)
+        return search.greedy(self.model, src, torch.tensor([1]), max_len=1).attention is not None
+
+    def check_options(
+        self, *, beam: int = 1, n_best: int = 1, max_len: Optional[int] = None, max_len_a: float = 1.5, max_len_b: float = 10
+    ) -> None:
+        """Raise ValueError, with a message for the user, for options no search can run with."""
+        vocab = len(self.tgt_tok)
+        if beam < 1:
+            raise ValueError(f"the beam size must be at least 1, not {beam}")
+        if beam > vocab:
+            raise ValueError(f"a beam of {beam} is wider than the target vocabulary ({vocab} tokens)")
+        if not 1 <= n_best <= beam:
+            raise ValueError(f"n-best must be between 1 and the beam size ({beam}), not {n_best}")
+        if max_len is not None and max_len < 1:
+            raise ValueError(f"the output length limit must be at least 1 (it counts the end-of-sentence token), not {max_len}")
+        if max_len is None and (max_len_a < 0 or max_len_a + max_len_b < 1):
+            raise ValueError(f"an output limit of {max_len_a} * source length + {max_len_b} leaves no room for a token")
+
     def translate(self, lines: Sequence[str], **options) -> list[str]:
+        """The best translation of every line; ``options`` are those of ``translate_n_best``."""
         return [t.hypotheses[0] for t in self.translate_n_best(lines, **options)]
 
     @torch.inference_mode()
@@ -48,26 +85,66 @@ class Translator:
         n_best: int = 1,
         length_penalty: float = 0.0,
         batch_size: int = 64,
+        max_len: Optional[int] = None,
         max_len_a: float = 1.5,
-        max_len_b: int = 10,
+        max_len_b: float = 10,
         progress=None,
     ) -> list[Translation]:
-        """One Translation per line, in input order. Lines are sorted by length internally so
-        batches carry little padding; an empty line translates to an empty line."""
-        ids = [self.src_tok.encode(line) for line in lines]
-        results: list[Translation | None] = [Translation(line, [""] * n_best, [0.0] * n_best) if not x else None for line, x in zip(lines, ids)]
+        """One Translation per line, in input order.
+
+        beam 1 (with n_best 1) is greedy search. The output of a sentence is limited to
+        ``max_len`` tokens, or when that is None to ``max_len_a * source tokens + max_len_b``,
+        the EOS included. Lines are sorted by length internally so that batches carry little
+        padding. An empty line translates to an empty line. A source longer than the model's
+        ``max_positions`` is cut to that length, with a warning naming its line (1-based).
+        """
+        self.check_options(beam=beam, n_best=n_best, max_len=max_len, max_len_a=max_len_a, max_len_b=max_len_b)
+        ids = [self._source_ids(line, number) for number, line in enumerate(lines, start=1)]
+        results: list[Optional[Translation]] = [Translation(line, [""], [0.0], [[]]) if not x else None for line, x in zip(lines, ids)]
         order = sorted((i for i, x in enumerate(ids) if x), key=lambda i: len(ids[i]))
         for start in range(0, len(order), batch_size):
             chunk = order[start : start + batch_size]
             batch = make_batch([(ids[i], []) for i in chunk])
-            src, src_len = batch.src.to(self.device), batch.src_len.to(self.device)
-            max_len = search.max_output_length(src_len, a=max_len_a, b=max_len_b)
+            src, src_len = batch.src.to(self.device), batch.src_len
+            limit = self._output_limit(src_len, max_len=max_len, a=max_len_a, b=max_len_b)
             if beam == 1 and n_best == 1:
-                hyps = search.greedy(self.model, src, src_len, max_len=max_len)
+                hyps = search.greedy(self.model, src, src_len, max_len=limit)
             else:
-                hyps = search.beam(self.model, src, src_len, beam_size=beam, length_penalty=length_penalty, n_best=n_best, max_len=max_len)
+                hyps = search.beam(self.model, src, src_len, beam_size=beam, length_penalty=length_penalty, n_best=n_best, max_len=limit)
             for row, i in enumerate(chunk):
-                results[i] = Translation(lines[i], [self.tgt_tok.decode(t) for t in hyps.tokens[row]], list(hyps.scores[row]))
+                results[i] = Translation(
+                    source=lines[i],
+                    hypotheses=[self.tgt_tok.decode(t) for t in hyps.tokens[row]],
+                    scores=list(hyps.scores[row]),
+                    tokens=hyps.tokens[row],
+                    attention=None if hyps.attention is None else hyps.attention[row],
+                )
             if progress is not None:
                 progress.update(len(chunk))
         return results
+
+    def source_tokens(self, line: str) -> list[str]:
+        """The source tokens the model reads for ``line``, for labelling attention plots."""
+        return self.src_tok.tokens(line)[: self.max_positions]
+
+    def output_tokens(self, translation: Translation, k: int = 0) -> list[str]:
+        """The target tokens of hypothesis ``k``, with the end-of-sentence token when its
+        attention has a row for it (when the hypothesis ended rather than hit its limit)."""
+        tokens = [self.tgt_tok.id_to_token(i) for i in translation.tokens[k]]
+        if translation.attention is not None and translation.attention[k].size(0) > len(tokens):
+            tokens.append(self.tgt_tok.id_to_token(EOS))
+        return tokens
+
+    def _source_ids(self, line: str, number: int) -> list[int]:
+        ids = self.src_tok.encode(line)
+        limit = self.max_positions
+        if limit is not None and len(ids) > limit:
+            log.warning("line %d: %d source tokens, more than the model's %d positions; only the first %d are translated",
+                        number, len(ids), limit, limit)
+            return ids[:limit]
+        return ids
+
+    def _output_limit(self, src_len: Tensor, *, max_len: Optional[int], a: float, b: float) -> Tensor:
+        """(batch,) output limits: fixed, or a * src_len + b; never past the model's positions."""
+        limit = torch.full_like(src_len, max_len) if max_len is not None else search.max_output_length(src_len, a=a, b=b)
+        return limit if self.max_positions is None else limit.clamp(max=self.max_positions)

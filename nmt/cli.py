@@ -1,0 +1,128 @@
+"""What the translate and evaluate commands share: the search options, loading a checkpoint
+into a Translator, and turning every expected failure into one line on stderr.
+
+Exit status: 0 done, 1 bad input (checkpoint, text file, corpus), 2 bad options, 130 interrupted.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from contextlib import contextmanager
+from typing import Callable, Iterator, Sequence
+
+import torch
+
+from nmt.checkpoint import CheckpointError
+from nmt.corpora import CorpusError
+from nmt.plot import PlotError
+from nmt.textio import TextFileError
+from nmt.translator import Translator
+
+EXIT_ERROR, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130
+EXAMPLES_OF_UNKNOWN = 5
+DEFAULT_BEAM = 5
+
+
+class UsageError(ValueError):
+    """Options that no run can use."""
+
+
+def add_search_options(parser: argparse.ArgumentParser) -> None:
+    """--checkpoint, --device and the options of Translator.translate_n_best."""
+    parser.add_argument("--checkpoint", required=True, help="a checkpoint written by train_nmt.py, e.g. checkpoints/NAME/best.pt")
+    parser.add_argument("--device", default="auto", help="cpu, cuda, cuda:1, or auto: cuda when there is one (default: auto)")
+    search = parser.add_argument_group("search")
+    search.add_argument("--beam", type=int, metavar="K", help=f"beam size; 1 is greedy search (default: {DEFAULT_BEAM}, or the n-best if larger)")
+    search.add_argument("--length-penalty", type=float, default=0.0, metavar="ALPHA",
+                        help="GNMT length normalisation: beam hypotheses rank by logprob / ((5 + length) / 6) ** ALPHA; "
+                             "0 ranks by the raw log-probability (default: 0)")
+    search.add_argument("--batch-size", type=int, default=64, metavar="N", help="sentences per batch (default: 64)")
+    search.add_argument("--max-len", type=int, metavar="N", help="a fixed limit on output tokens, the end-of-sentence token included")
+    search.add_argument("--max-len-a", type=float, default=1.5, metavar="A", help="without --max-len, the limit is a * source tokens + b (default: 1.5)")
+    search.add_argument("--max-len-b", type=float, default=10, metavar="B", help="(default: 10)")
+
+
+def search_options(args: argparse.Namespace, *, n_best: int = 1) -> dict:
+    """Keyword arguments for Translator.translate_n_best; without --beam, a beam that holds the n-best."""
+    if args.batch_size < 1:
+        raise UsageError(f"--batch-size must be at least 1, not {args.batch_size}")
+    return {
+        "beam": max(DEFAULT_BEAM, n_best) if args.beam is None else args.beam,
+        "n_best": n_best,
+        "length_penalty": args.length_penalty,
+        "batch_size": args.batch_size,
+        "max_len": args.max_len,
+        "max_len_a": args.max_len_a,
+        "max_len_b": args.max_len_b,
+    }
+
+
+def pick_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise UsageError(f"unknown --device {name!r}: use cpu, cuda, cuda:N or auto") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise UsageError("--device cuda asked for, but no CUDA device is available")
+    return device
+
+
+def load_translator(args: argparse.Namespace, options: dict) -> Translator:
+    """The checkpoint's Translator, once ``options`` are known to suit its model."""
+    translator = Translator.from_checkpoint(args.checkpoint, pick_device(args.device))
+    try:
+        translator.check_options(**{k: options[k] for k in ("beam", "n_best", "max_len", "max_len_a", "max_len_b")})
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+    return translator
+
+
+def report_unknown_words(translator: Translator, lines: Sequence[str]) -> None:
+    """One note on stderr for all the source words the vocabulary lacks."""
+    unknown = dict.fromkeys(word for line in lines for word in translator.src_tok.unknown_words(line))
+    if unknown:
+        examples = ", ".join(list(unknown)[:EXAMPLES_OF_UNKNOWN])
+        plural = "s" if len(unknown) > 1 else ""
+        note(f"{len(unknown)} unknown word{plural} (read as <unk>), e.g. {examples}")
+
+
+def note(message: str) -> None:
+    print(f"note: {message}", file=sys.stderr)
+
+
+def run(command: Callable[[argparse.Namespace], int], args: argparse.Namespace) -> int:
+    """``command(args)``, with expected failures as one line on stderr and an exit status."""
+    try:
+        with _warnings_to_stderr():
+            return command(args)
+    except UsageError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    except (CheckpointError, CorpusError, PlotError, TextFileError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        print("interrupted: nothing was written", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+@contextmanager
+def _warnings_to_stderr() -> Iterator[None]:
+    """The package's warnings (a source cut to the model's positions...) as "warning: ..." lines
+    on the stderr of this moment, which is also what tests capture."""
+    logger = logging.getLogger("nmt")
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("warning: %(message)s"))
+    saved = logger.level, logger.propagate
+    logger.addHandler(handler)
+    logger.setLevel(logging.WARNING)
+    logger.propagate = False
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(saved[0])
+        logger.propagate = saved[1]

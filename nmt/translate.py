@@ -1,0 +1,156 @@
+"""Translate with a trained checkpoint: stdin to stdout, or files.
+
+    translate.py --checkpoint checkpoints/NAME/best.pt < input.en > output.fr
+    translate.py --checkpoint ... --input test.en --output test.fr --ref ref1.fr ref2.fr
+    translate.py --checkpoint ... --interactive
+
+Every input line gives one output line, in order; an empty line gives an empty line. With
+--n-best K each input line gives its K best translations instead, best first, one a line, as
+LINE<TAB>SCORE<TAB>TRANSLATION: LINE is the 1-based input line number, SCORE what the beam
+ranked by (log-probability / length penalty). An --output file is written only once every line
+is translated, so an error leaves no partial file. --ref prints BLEU, chrF and TER of the best
+translations on stderr, with sacrebleu's signatures.
+"""
+from __future__ import annotations
+
+import argparse
+import itertools
+import sys
+from typing import Iterator, Sequence
+
+from tqdm import tqdm
+
+from nmt import plot
+from nmt.cli import DEFAULT_BEAM, UsageError, add_search_options, load_translator, note, report_unknown_words, run, search_options
+from nmt.corpora import normalize
+from nmt.evaluate import score
+from nmt.textio import STDIN, TextFileError, read_lines, write_lines_atomic
+from nmt.translator import Translation, Translator
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="translate.py", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_search_options(parser)
+    parser.add_argument("--input", default=STDIN, help="UTF-8 text, one sentence a line (default: stdin)")
+    parser.add_argument("--output", default=STDIN, help="where the translations go (default: stdout)")
+    parser.add_argument("--n-best", type=int, metavar="K", help="print the K best translations of each line "
+                                                   "(default: 1; with --interactive, the whole beam)")
+    parser.add_argument("--ref", nargs="+", metavar="FILE", help="reference translations, one file per reference, "
+                                                                 "line k of each translating input line k")
+    parser.add_argument("--interactive", action="store_true", help="translate each line typed, showing the beam's n-best")
+    parser.add_argument("--plot-attention", metavar="FILE.png",
+                        help="one attention heatmap per input line, FILE-1.png, FILE-2.png, ... (needs matplotlib)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return run(translate_interactively if args.interactive else translate_file, args)
+
+
+def translate_file(args: argparse.Namespace) -> int:
+    n_best = 1 if args.n_best is None else args.n_best
+    options = search_options(args, n_best=n_best)
+    translator = _prepare(args, options)
+    lines = read_lines(args.input)
+    references = read_references(args.ref, len(lines)) if args.ref else None
+    if not lines:
+        note(f"{_name(args.input)} is empty: nothing to translate")
+    report_unknown_words(translator, lines)
+    with tqdm(total=len(lines), unit="line", disable=True if args.input == STDIN else None, file=sys.stderr) as progress:
+        translations = translator.translate_n_best(lines, progress=progress, **options)
+    output = _output_lines(translations, n_best=n_best)
+    if args.output == STDIN:
+        sys.stdout.writelines(line + "\n" for line in output)
+        sys.stdout.flush()
+    else:
+        write_lines_atomic(args.output, output)
+    if args.plot_attention:
+        _plot(translator, translations, args.plot_attention, numbers=range(1, len(lines) + 1))
+    if references:
+        print(score([t.hypotheses[0] for t in translations], references), file=sys.stderr)
+    return 0
+
+
+def translate_interactively(args: argparse.Namespace) -> int:
+    """A prompt: each line typed is translated, and the beam's n-best shown with their scores.
+    When stdin is not a terminal each input is echoed after "> ", so the transcript reads the same."""
+    if args.input != STDIN or args.output != STDIN or args.ref:
+        raise UsageError("--interactive reads stdin and writes stdout; leave out --input, --output and --ref")
+    whole_beam = DEFAULT_BEAM if args.beam is None else args.beam
+    options = search_options(args, n_best=whole_beam if args.n_best is None else args.n_best)
+    translator = _prepare(args, options)
+    terminal = sys.stdin.isatty()
+    for number, line in enumerate(_typed_lines("> " if terminal else ""), start=1):
+        if not terminal:
+            print(f"> {line}")
+        if not line:
+            continue
+        report_unknown_words(translator, [line])
+        [translation] = translator.translate_n_best([line], **options)
+        for k, (hypothesis, value) in enumerate(zip(translation.hypotheses, translation.scores), start=1):
+            print(f"{k:>3}  {value:8.4f}  {hypothesis}")
+        if args.plot_attention:
+            _plot(translator, [translation], args.plot_attention, numbers=[number])
+        sys.stdout.flush()
+    return 0
+
+
+def _typed_lines(prompt: str) -> Iterator[str]:
+    """Normalised lines from stdin until it ends or Ctrl-C is pressed."""
+    for number in itertools.count(1):
+        try:
+            yield normalize(input(prompt))
+        except (EOFError, KeyboardInterrupt):
+            return
+        except UnicodeDecodeError:
+            raise TextFileError(f"<stdin> line {number}: not UTF-8") from None
+
+
+def read_references(paths: Sequence[str], n_lines: int) -> list[list[str]]:
+    """Per input line, its references: line k of every file. Each file must match the input."""
+    files = [read_lines(path) for path in paths]
+    for path, refs in zip(paths, files):
+        if len(refs) != n_lines:
+            raise TextFileError(f"{path} has {len(refs)} lines but the input has {n_lines}: "
+                                "a reference file must have one line per input line")
+    return [list(refs) for refs in zip(*files)] if files else []
+
+
+def _prepare(args: argparse.Namespace, options: dict) -> Translator:
+    """The translator, once everything that can be checked before reading any input is: the
+    checkpoint, the options, and for plots the model's attention and matplotlib."""
+    translator = load_translator(args, options)
+    if args.plot_attention:
+        if not translator.has_attention():
+            raise UsageError(f"{args.checkpoint}: this model has no attention to plot (an RNN trained with --attention none)")
+        plot.check_can_plot(args.plot_attention)
+    return translator
+
+
+def _output_lines(translations: list[Translation], *, n_best: int) -> Iterator[str]:
+    if n_best == 1:
+        yield from (t.hypotheses[0] for t in translations)
+        return
+    for number, t in enumerate(translations, start=1):
+        for hypothesis, value in zip(t.hypotheses, t.scores):
+            yield f"{number}\t{value:.4f}\t{hypothesis}"
+
+
+def _plot(translator: Translator, translations: list[Translation], path: str, *, numbers) -> None:
+    """One heatmap per non-empty line, of its best translation, named by the line's number."""
+    for number, t in zip(numbers, translations):
+        if t.attention is None:
+            continue
+        target = plot.numbered_path(path, number)
+        plot.plot_attention(t.attention[0], source=translator.source_tokens(t.source),
+                            output=translator.output_tokens(t), path=target, title=f"{t.source}\n{t.hypotheses[0]}")
+        note(f"attention plot of line {number}: {target}")
+
+
+def _name(path: str) -> str:
+    return "<stdin>" if path == STDIN else path
+
+
+if __name__ == "__main__":
+    sys.exit(main())
