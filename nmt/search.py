@@ -47,11 +47,12 @@ def max_output_length(src_len: Tensor, *, a: float = 1.5, b: float = 10) -> Tens
 
 
 @torch.inference_mode()
-def greedy(model, src: Tensor, src_len: Tensor, *, max_len: MaxLen) -> Hypotheses:
+def greedy(model, src: Tensor, src_len: Tensor, *, max_len: MaxLen, need_attention: bool = False) -> Hypotheses:
     """The most probable next token at every step, for every sentence of the batch at once.
 
     A sentence stops at its EOS or its limit; the loop stops when every sentence has.
-    Its score is its log-probability (greedy search uses no length penalty).
+    Its score is its log-probability (greedy search uses no length penalty). Attention is
+    collected only with ``need_attention`` (for plots), and only from models that give it.
     """
     batch, device = src.size(0), src.device
     limit = _limits(max_len, batch, device)
@@ -69,7 +70,7 @@ def greedy(model, src: Tensor, src_len: Tensor, *, max_len: MaxLen) -> Hypothese
         log_prob += best.masked_fill(stopped, 0.0)
         steps += (~stopped).long()
         tokens.append(prev)
-        if attn is not None:
+        if need_attention and attn is not None:
             attention.append(attn)
         stopped |= (prev == EOS) | (steps >= limit)
         if stopped.all():
@@ -94,6 +95,7 @@ def beam(
     length_penalty: float = 0.0,
     n_best: int = 1,
     max_len: MaxLen,
+    need_attention: bool = False,
 ) -> Hypotheses:
     """Beam search over every sentence of the batch and every beam at once.
 
@@ -102,6 +104,8 @@ def beam(
     logprob / ((5 + length) / 6) ** length_penalty, with length the tokens generated, EOS
     included; 0 ranks by the raw log-probability. A sentence is done once its ``n_best``
     finished hypotheses all score at least what its best live hypothesis could still reach.
+    With ``need_attention`` the attention history is carried along with the beams (it costs
+    time and memory that grow with the square of the output length, so only plots ask for it).
     """
     if not 1 <= n_best <= beam_size:
         raise ValueError(f"n_best must be between 1 and beam_size={beam_size}, got {n_best}")
@@ -136,7 +140,7 @@ def beam(
         parent, token = flat // vocab, flat % vocab  # (batch, 2k)
         cand_seqs = torch.cat([seqs[sentences, parent], token[:, :, None]], dim=2)  # (batch, 2k, t+1)
         cand_attns = None
-        if attn is not None:
+        if need_attention and attn is not None:
             attn = attn.view(batch, k, 1, -1)  # (batch, k, 1, src_len)
             attns = attn if attns is None else torch.cat([attns, attn], dim=2)  # (batch, k, t+1, src_len)
             cand_attns = attns[sentences, parent]  # (batch, 2k, t+1, src_len)

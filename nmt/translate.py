@@ -52,6 +52,7 @@ def translate_file(args: argparse.Namespace) -> int:
     n_best = 1 if args.n_best is None else args.n_best
     options = search_options(args, n_best=n_best)
     translator = _prepare(args, options)
+    options["attention"] = bool(args.plot_attention)
     lines = read_lines(args.input)
     references = read_references(args.ref, len(lines)) if args.ref else None
     if not lines:
@@ -80,6 +81,7 @@ def translate_interactively(args: argparse.Namespace) -> int:
     whole_beam = DEFAULT_BEAM if args.beam is None else args.beam
     options = search_options(args, n_best=whole_beam if args.n_best is None else args.n_best)
     translator = _prepare(args, options)
+    options["attention"] = bool(args.plot_attention)
     terminal = sys.stdin.isatty()
     for number, line in enumerate(_typed_lines("> " if terminal else ""), start=1):
         if not terminal:

@@ -54,7 +54,7 @@ class Translator:
     def has_attention(self) -> bool:
         """Whether the model's ``step`` gives attention weights, asked with a one-token source."""
         src = torch.full((1, 1), UNK, dtype=torch.long, device=self.device)
-        return search.greedy(self.model, src, torch.tensor([1]), max_len=1).attention is not None
+        return search.greedy(self.model, src, torch.tensor([1]), max_len=1, need_attention=True).attention is not None
 
     def check_options(
         self, *, beam: int = 1, n_best: int = 1, max_len: Optional[int] = None, max_len_a: float = 1.5, max_len_b: float = 10
@@ -88,6 +88,7 @@ class Translator:
         max_len: Optional[int] = None,
         max_len_a: float = 1.5,
         max_len_b: float = 10,
+        attention: bool = False,
         progress=None,
     ) -> list[Translation]:
         """One Translation per line, in input order.
@@ -95,7 +96,8 @@ class Translator:
         beam 1 (with n_best 1) is greedy search. The output of a sentence is limited to
         ``max_len`` tokens, or when that is None to ``max_len_a * source tokens + max_len_b``,
         the EOS included. Lines are sorted by length internally so that batches carry little
-        padding. An empty line translates to an empty line. A source longer than the model's
+        padding. An empty line translates to an empty line. With ``attention``, each
+        Translation carries the attention weights of its hypotheses (for plots). A source longer than the model's
         ``max_positions`` is cut to that length, with a warning naming its line (1-based).
         """
         self.check_options(beam=beam, n_best=n_best, max_len=max_len, max_len_a=max_len_a, max_len_b=max_len_b)
@@ -108,9 +110,10 @@ class Translator:
             src, src_len = batch.src.to(self.device), batch.src_len
             limit = self._output_limit(src_len, max_len=max_len, a=max_len_a, b=max_len_b)
             if beam == 1 and n_best == 1:
-                hyps = search.greedy(self.model, src, src_len, max_len=limit)
+                hyps = search.greedy(self.model, src, src_len, max_len=limit, need_attention=attention)
             else:
-                hyps = search.beam(self.model, src, src_len, beam_size=beam, length_penalty=length_penalty, n_best=n_best, max_len=limit)
+                hyps = search.beam(self.model, src, src_len, beam_size=beam, length_penalty=length_penalty, n_best=n_best,
+                                   max_len=limit, need_attention=attention)
             for row, i in enumerate(chunk):
                 results[i] = Translation(
                     source=lines[i],

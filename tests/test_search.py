@@ -192,8 +192,8 @@ def test_batched_equals_one_sentence_at_a_time():
     src, src_len = random_batch(4)
     limits = max_output_length(src_len, a=1.0, b=3)
     searches = [
-        lambda s, n, lim: greedy(model, s, n, max_len=lim),
-        lambda s, n, lim: beam(model, s, n, beam_size=3, n_best=2, length_penalty=1.0, max_len=lim),
+        lambda s, n, lim: greedy(model, s, n, max_len=lim, need_attention=True),
+        lambda s, n, lim: beam(model, s, n, beam_size=3, n_best=2, length_penalty=1.0, max_len=lim, need_attention=True),
     ]
     for search in searches:
         batched = search(src, src_len, limits)
@@ -273,7 +273,7 @@ def test_beam_returns_the_log_prob_and_attention_of_its_tokens():
     # a seed where EOS often sits among the beams mid-search, which moves the live ones around
     model = TinyGRU(seed=10, eos_bias=0.5)
     src, src_len = random_batch(10, batch=4)
-    hyps = beam(model, src, src_len, beam_size=4, n_best=4, length_penalty=1.0, max_len=7)
+    hyps = beam(model, src, src_len, beam_size=4, n_best=4, length_penalty=1.0, max_len=7, need_attention=True)
     for i in range(len(src)):
         for tokens, log_prob, attention in zip(hyps.tokens[i], hyps.log_probs[i], hyps.attention[i]):
             generated = tokens + [EOS] * (len(tokens) < 7)
@@ -302,7 +302,8 @@ def test_per_row_max_length_is_respected():
 def test_attention_has_one_row_per_generated_token():
     model = TinyGRU(seed=7, eos_bias=1.5)
     src, src_len = random_batch(7)
-    for hyps in (greedy(model, src, src_len, max_len=8), beam(model, src, src_len, beam_size=4, n_best=2, max_len=8)):
+    for hyps in (greedy(model, src, src_len, max_len=8, need_attention=True),
+                 beam(model, src, src_len, beam_size=4, n_best=2, max_len=8, need_attention=True)):
         ended = 0
         for tokens, attention, n in zip(hyps.tokens, hyps.attention, src_len.tolist()):
             for toks, attn in zip(tokens, attention):
@@ -312,8 +313,9 @@ def test_attention_has_one_row_per_generated_token():
                 torch.testing.assert_close(attn.sum(-1), torch.ones(rows))
         assert ended > 0
     no_attention = TinyGRU(seed=7, attention=False)
-    assert greedy(no_attention, src, src_len, max_len=8).attention is None
-    assert beam(no_attention, src, src_len, beam_size=2, max_len=8).attention is None
+    assert greedy(no_attention, src, src_len, max_len=8, need_attention=True).attention is None
+    assert beam(no_attention, src, src_len, beam_size=2, max_len=8, need_attention=True).attention is None
+    assert greedy(model, src, src_len, max_len=8).attention is None  # not asked for: not collected
 
 
 def test_bad_arguments_are_refused():

@@ -200,7 +200,7 @@ def test_a_source_longer_than_the_transformers_positions_is_cut_with_a_warning(t
     assert len(out.splitlines()) == 2
     assert "warning: line 2: 300 source tokens, more than the model's 16 positions; only the first 16 are translated" in err
     translator = Translator.from_checkpoint(checkpoint)
-    [long] = translator.translate_n_best([LONG_LINE])
+    [long] = translator.translate_n_best([LONG_LINE], attention=True)
     assert long.attention[0].shape[1] == 16 and len(long.tokens[0]) <= 16
     assert translator.has_attention()  # the cross-attention, for plots
 
@@ -256,7 +256,7 @@ def test_a_model_without_attention_has_nothing_to_plot(tmp_path, capsys):
 
 
 def test_attention_labels_match_the_attention_shape(translator):
-    [translation] = translator.translate_n_best(["seven thousand, one hundred and six"], beam=2)
+    [translation] = translator.translate_n_best(["seven thousand, one hundred and six"], beam=2, attention=True)
     rows, columns = translation.attention[0].shape
     assert columns == len(translator.source_tokens(translation.source))
     assert rows == len(translator.output_tokens(translation))
