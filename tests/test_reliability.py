@@ -35,9 +35,9 @@ def corpus(real_corpus, tmp_path_factory) -> Path:
     return path
 
 
-@pytest.fixture(autouse=True)
+@pytest.fixture(scope="module", autouse=True)
 def _restore_torch_threads():
-    """--threads sets torch's thread count for the whole process; later tests expect the default."""
+    """--threads sets torch's thread count for the whole process; later modules expect the default."""
     threads = torch.get_num_threads()
     yield
     torch.set_num_threads(threads)
