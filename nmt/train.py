@@ -49,6 +49,7 @@ HELP = {
     "batch_tokens": "tokens per batch, padding included (0: --batch-size sentences)",
     "teacher_forcing": "probability of reading the reference rather than the model's own prediction",
     "valid_every": "also validate every N steps (0: after each epoch only)",
+    "log_every": "write the mean training loss of the last N steps to metrics.jsonl",
     "layers": "RNN layers; for the Transformer, encoder and decoder layers unless --enc-layers/--dec-layers say otherwise",
 }
 ALIASES = {"ff_size": ["--ff"]}
