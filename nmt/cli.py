@@ -25,7 +25,12 @@ DEFAULT_BEAM = 5
 
 
 class UsageError(ValueError):
-    """Options that no run can use."""
+    """Options that no run can use: exit status 2, as for argparse's own errors."""
+
+
+class OneLineErrorParser(argparse.ArgumentParser):
+    def error(self, message):  # argparse's own prints the whole usage first, 40 lines for train_nmt.py
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see --help)\n")
 
 
 def add_search_options(parser: argparse.ArgumentParser) -> None:

@@ -12,7 +12,7 @@ from typing import Callable, Sequence
 from sacrebleu.metrics import BLEU, CHRF, TER
 from tqdm import tqdm
 
-from nmt.cli import UsageError, add_search_options, load_translator, run, search_options
+from nmt.cli import OneLineErrorParser, UsageError, add_search_options, load_translator, run, search_options
 from nmt.config import DataConfig
 from nmt.corpora import CorpusError, group_by_source, load_corpus
 
@@ -125,7 +125,7 @@ their first wrong word in [[...]].
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m nmt.evaluate", description=CLI_DOC, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = OneLineErrorParser(prog="python -m nmt.evaluate", description=CLI_DOC, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_search_options(parser)
     parser.add_argument("--split", choices=("test", "valid", "train"), default="test", help="which split (default: test)")
     parser.add_argument("--corpus", help="where the checkpoint's corpus is now, when it has moved since training")

@@ -229,7 +229,7 @@ def _collect(
     attention = None if attention is None else attention.cpu()
     out = Hypotheses(tokens=[], scores=[], log_probs=[], attention=None if attention is None else [])
     for i, sentence_scores in enumerate(scores):
-        kept = [j for j, score in enumerate(sentence_scores) if score > NEG_INF]
+        kept = [j for j, score in enumerate(sentence_scores) if score != NEG_INF]  # NaN (a broken model) is kept
         out.tokens.append([_strip_eos(seqs[i][j][: steps[i][j]]) for j in kept])
         out.scores.append([scores[i][j] for j in kept])
         out.log_probs.append([log_probs[i][j] for j in kept])

@@ -21,7 +21,7 @@ from typing import Iterator, Sequence
 from tqdm import tqdm
 
 from nmt import plot
-from nmt.cli import DEFAULT_BEAM, UsageError, add_search_options, load_translator, note, report_unknown_words, run, search_options
+from nmt.cli import DEFAULT_BEAM, OneLineErrorParser, UsageError, add_search_options, load_translator, note, report_unknown_words, run, search_options
 from nmt.corpora import normalize
 from nmt.evaluate import score
 from nmt.textio import STDIN, TextFileError, read_lines, write_lines_atomic
@@ -29,7 +29,7 @@ from nmt.translator import Translation, Translator
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="translate.py", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = OneLineErrorParser(prog="translate.py", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_search_options(parser)
     parser.add_argument("--input", default=STDIN, help="UTF-8 text, one sentence a line (default: stdin)")
     parser.add_argument("--output", default=STDIN, help="where the translations go (default: stdout)")

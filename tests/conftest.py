@@ -21,6 +21,10 @@ def real_corpus() -> Path:
 
 
 @pytest.fixture(autouse=True)
-def _deterministic_torch():
+def _one_thread_and_a_fixed_seed():
+    """Every model in the tests is tiny: a second thread only adds synchronisation, and on a
+    busy 2-core machine it makes training many times slower. Set again for every test because
+    ``--threads`` in an in-process training run changes it for the whole process."""
+    torch.set_num_threads(1)
     torch.manual_seed(0)
     yield

@@ -35,14 +35,6 @@ def corpus(real_corpus, tmp_path_factory) -> Path:
     return path
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _restore_torch_threads():
-    """--threads sets torch's thread count for the whole process; later modules expect the default."""
-    threads = torch.get_num_threads()
-    yield
-    torch.set_num_threads(threads)
-
-
 def tiny_run(corpus, run_dir, *extra) -> list[str]:
     """Flags for a tiny RNN that trains in about a second. One thread: results are then
     bit-for-bit the same in a subprocess and in this process."""

@@ -1,6 +1,5 @@
 """The Transformer: masks, cached decoding, reorder, weight tying, training, and the attention
 module against torch's own."""
-import dataclasses
 
 import pytest
 import torch
@@ -12,16 +11,6 @@ from nmt.interface import EOS, PAD, SOS
 from nmt.transformer import MultiHeadAttention, Transformer
 
 VOCAB = 20
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """The models here are tiny: a second thread only adds synchronisation, and on a shared
-    machine it can make the training test many times slower."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def make_model(shared_vocab: bool = True, **overrides) -> Transformer:
