@@ -5,6 +5,8 @@ from pathlib import Path
 import pytest
 import torch
 
+from nmt.corpora import read_corpus
+
 ROOT = Path(__file__).resolve().parent.parent
 REAL_CORPUS_PLACES = [ROOT / "corpora" / "fra-eng.zip", ROOT.parent / "shared" / "corpora" / "fra-eng.zip"]
 
@@ -18,6 +20,20 @@ def real_corpus() -> Path:
     if os.environ.get("CI"):
         pytest.fail(f"the real corpus is missing in CI; looked in {', '.join(map(str, REAL_CORPUS_PLACES))}")
     pytest.skip("real corpus not available on this machine")
+
+
+@pytest.fixture(scope="session")
+def short_sentences(real_corpus, tmp_path_factory):
+    """500 distinct short real English sentences (with their French), as a corpus file."""
+    seen, rows = set(), []
+    for en, fr in read_corpus(real_corpus):
+        if len(en.split()) <= 4 and en not in seen:
+            seen.add(en)
+            rows.append(f"{en}\t{fr}")
+    rows = rows[::max(1, len(rows) // 500)][:500]
+    path = tmp_path_factory.mktemp("corpus") / "short.txt"
+    path.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    return path
 
 
 @pytest.fixture(autouse=True)

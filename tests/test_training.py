@@ -7,23 +7,9 @@ import torch
 
 from nmt.checkpoint import load_checkpoint, load_model
 from nmt.config import Config, DataConfig, ModelConfig, TrainConfig
-from nmt.corpora import load_corpus, read_corpus
+from nmt.corpora import load_corpus
 from nmt.train import main, train
 from nmt.translator import Translator
-
-
-@pytest.fixture(scope="module")
-def short_sentences(real_corpus, tmp_path_factory):
-    """500 distinct short real English sentences (with their French), as a corpus file."""
-    seen, rows = set(), []
-    for en, fr in read_corpus(real_corpus):
-        if len(en.split()) <= 4 and en not in seen:
-            seen.add(en)
-            rows.append(f"{en}\t{fr}")
-    rows = rows[::max(1, len(rows) // 500)][:500]
-    path = tmp_path_factory.mktemp("corpus") / "short.txt"
-    path.write_text("\n".join(rows) + "\n", encoding="utf-8")
-    return path
 
 
 def copy_task_config(corpus, run_dir, **train_overrides) -> Config:
