@@ -219,7 +219,6 @@ def test_interactive_mode_shows_the_beams_n_best_for_each_line(checkpoint, trans
 
 
 def test_attention_plots_are_one_png_per_non_empty_line(checkpoint, tmp_path, capsys):
-    pytest.importorskip("matplotlib", reason="matplotlib is optional; the missing-dependency message is tested below")
     status, _, err = translate(capsys, "--checkpoint", checkpoint, "--input", write(tmp_path / "in.en", LINES[:3]),
                                "--plot-attention", tmp_path / "attention.png")
     assert status == 0, err
@@ -229,7 +228,6 @@ def test_attention_plots_are_one_png_per_non_empty_line(checkpoint, tmp_path, ca
 
 
 def test_plots_into_a_missing_folder_are_refused_before_translating(checkpoint, tmp_path, capsys):
-    pytest.importorskip("matplotlib", reason="matplotlib is optional; the missing-dependency message is tested below")
     status, out, err = translate(capsys, "--checkpoint", checkpoint, "--input", write(tmp_path / "in.en", LINES),
                                  "--plot-attention", tmp_path / "missing" / "attention.png")
     assert status == 1 and out == ""
