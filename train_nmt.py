@@ -2,7 +2,7 @@
 """Train a translation (or autoencoder) model. Same as the ``nmt-train`` command; see --help."""
 import sys
 
-from nmt.train import main
+from nmt.commands.train import main
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -2,7 +2,7 @@
 """Translate with a trained checkpoint. Same as the ``nmt-translate`` command; see --help."""
 import sys
 
-from nmt.translate import main
+from nmt.commands.translate import main
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -12,9 +12,9 @@ import torch
 from nmt.checkpoint import load_model
 from nmt.corpora import group_by_source, load_corpus
 from nmt.data import make_batch
-from nmt.evaluate import score
-from nmt.interface import EOS, SOS
+from nmt.metrics import score
 from nmt.search import max_output_length
+from nmt.specials import EOS, SOS
 from nmt.translator import Translator
 
 
@@ -47,15 +47,15 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
 
-    model, src_tok, tgt_tok, config = load_model(args.checkpoint)
-    translator = Translator(model, src_tok, tgt_tok, config=config)
+    model, src_tok, trg_tok, config = load_model(args.checkpoint)
+    translator = Translator(model, src_tok, trg_tok, config=config)
     groups = group_by_source(load_corpus(config.data).test)[: args.sentences]
     sources, refs = [s for s, _ in groups], [r for _, r in groups]
     print(f"{args.checkpoint}: {config.model.arch}, {len(sources)} test sentences, {torch.get_num_threads()} threads")
 
     for beam in (1, 5):
         for batch_size, n in ((64, len(sources)), (1, min(args.sentences_batch_1, len(sources)))):
-            out, seconds = timed(lambda: translator.translate(sources[:n], beam=beam, batch_size=batch_size))
+            out, seconds = timed(lambda: translator.translate(sources[:n], beam_size=beam, batch_size=batch_size))
             quality = score(out, refs[:n])
             print(f"{'greedy' if beam == 1 else f'beam {beam}':>7}  batch {batch_size:>2}: {n / seconds:7.1f} sentences/s"
                   f"  (BLEU {quality.bleu:.2f}, chrF {quality.chrf:.2f} on {n})")
@@ -69,7 +69,7 @@ def main() -> None:
             for b in batches:
                 greedy_without_cache(model, b.src, b.src_len, max_len=int(max_output_length(b.src_len).max()))
 
-        _, cached = timed(lambda: translator.translate(sources[:n], beam=1, batch_size=64))
+        _, cached = timed(lambda: translator.translate(sources[:n], beam_size=1, batch_size=64))
         _, uncached = timed(run_uncached)
         print(f"greedy batch 64 on {n}: with the cache {n / cached:.1f} sentences/s, without {n / uncached:.1f}"
               f" ({uncached / cached:.1f}x)")

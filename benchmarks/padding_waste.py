@@ -21,8 +21,8 @@ def main() -> None:
 
     cfg = DataConfig(corpus=args.corpus, tokenizer=args.tokenizer)
     train = load_corpus(cfg).train
-    src_tok, tgt_tok = build_tokenizers(train, cfg)
-    examples = encode_pairs(train, src_tok, tgt_tok, max_len=cfg.max_len)
+    src_tok, trg_tok = build_tokenizers(train, cfg)
+    examples = encode_pairs(train, src_tok, trg_tok, max_len=cfg.max_len)
 
     bucketed = bucket(examples, batch_tokens=args.batch_tokens, seed=0)
     order = list(range(len(examples)))

@@ -1,27 +1,27 @@
-"""The callbacks train_nmt.py puts on the Learner: side effects only, one job each."""
+"""The callbacks that steer a training run: device, signals, non-finite steps, clipping, the
+stopping rules and checkpoints. Side effects only, one job each; schedules, validation and
+reporting have modules of their own."""
 from __future__ import annotations
 
-import json
 import logging
 import math
-import random
 import signal
-import sys
 import time
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable
 
 import torch
-from tqdm import tqdm
 
-from nmt.checkpoint import save_checkpoint
-from nmt.learner import Callback, CancelBatchException, CancelFitException
+from nmt.checkpoint import rng_state, save_checkpoint
+from nmt.learner import (
+    Callback,
+    CancelBatchException,
+    CancelFitException,
+    TrainingError,
+)
+from nmt.validation import Validator
 
 log = logging.getLogger(__name__)
-
-
-class TrainingError(RuntimeError):
-    pass
 
 
 class DeviceCallback(Callback):
@@ -116,38 +116,6 @@ class GradientClip(Callback):
             torch.nn.utils.clip_grad_norm_(self.learner.model.parameters(), self.max_norm)
 
 
-class InverseSqrtSchedule(Callback):
-    """Linear warm-up to the peak rate over ``warmup`` steps, then decay as 1/sqrt(step)."""
-
-    def __init__(self, peak_lr: float, warmup: int):
-        self.peak_lr = peak_lr
-        self.warmup = max(1, warmup)
-
-    def rate(self, step: int) -> float:
-        step = max(1, step)
-        return self.peak_lr * min(step / self.warmup, math.sqrt(self.warmup / step))
-
-    def before_batch(self):
-        for group in self.learner.opt.param_groups:
-            group["lr"] = self.rate(self.learner.step + 1)
-
-
-class PlateauSchedule(Callback):
-    """Halve the learning rate when validation BLEU stops improving."""
-
-    def __init__(self, optimizer: torch.optim.Optimizer, patience: int = 1, factor: float = 0.5):
-        self.scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, mode="max", factor=factor, patience=patience)
-
-    def after_validate(self):
-        self.scheduler.step(self.learner.metrics["valid_bleu"])
-
-    def state_dict(self):
-        return self.scheduler.state_dict()
-
-    def load_state_dict(self, state):
-        self.scheduler.load_state_dict(state)
-
-
 class StopRule(Callback):
     """End the fit at ``max_steps`` or when the wall-clock ``time_budget`` (seconds) would be
     overrun; the budget counts validation too, so the time the last validation took is kept
@@ -181,76 +149,6 @@ class StopRule(Callback):
 
     def load_state_dict(self, state):
         self.elapsed_before = state["elapsed"]
-
-
-class Validator(Callback):
-    """Validation loss and greedy BLEU (sacrebleu, every reference) after every epoch, every
-    ``every`` steps if set, and once at the end for what was trained since; then fires
-    ``after_validate`` for the callbacks that act on the scores."""
-
-    order = 20
-
-    def __init__(
-        self,
-        *,
-        loss_batches: Sequence,
-        loss_fn: Callable,
-        sources: Sequence[str],
-        references: Sequence[Sequence[str]],
-        translate: Callable[[Sequence[str]], list[str]],
-        bleu: Callable[[Sequence[str], Sequence[Sequence[str]]], float],
-        every: int = 0,
-    ):
-        self.loss_batches = loss_batches
-        self.loss_fn = loss_fn
-        self.sources = sources
-        self.references = references
-        self.translate = translate
-        self.bleu = bleu
-        self.every = every
-        self.last_step = -1
-        self.last_duration = 0.0
-
-    def after_batch(self):
-        if self.every and self.learner.step > 0 and self.learner.step % self.every == 0 and self.learner.step != self.last_step:
-            self.validate()
-
-    def after_epoch(self):
-        self.validate()
-
-    def after_fit(self):
-        if not (self.learner.failed or self.learner.interrupted) and self.learner.step != self.last_step:
-            self.validate()
-
-    @torch.no_grad()
-    def validate(self):
-        started = time.monotonic()
-        model = self.learner.model
-        model.eval()
-        device = next(model.parameters()).device
-        total, tokens = 0.0, 0
-        for batch in self.loss_batches:
-            batch = batch.to(device)
-            total += float(self.loss_fn(model(batch.src, batch.src_len, batch.trg_in), batch)) * batch.n_tokens
-            tokens += batch.n_tokens
-        hypotheses = self.translate(self.sources)
-        valid_loss = total / max(tokens, 1)
-        self.learner.metrics = {
-            "valid_loss": valid_loss,
-            "valid_ppl": math.exp(min(valid_loss, 50)),
-            "valid_bleu": self.bleu(hypotheses, self.references),
-        }
-        self.learner.examples = list(zip(self.sources[:3], hypotheses[:3]))
-        model.train()
-        self.last_step = self.learner.step
-        self.last_duration = time.monotonic() - started
-        self.learner.fire("after_validate")
-
-    def state_dict(self):
-        return {"last_step": self.last_step}
-
-    def load_state_dict(self, state):
-        self.last_step = state["last_step"]
 
 
 class EarlyStopping(Callback):
@@ -339,95 +237,3 @@ class Checkpointer(Callback):
 
     def load_state_dict(self, state):
         self.best = state["best"]
-
-
-class MetricsLog(Callback):
-    """One JSON line per validation, and every ``every`` steps one for training, in metrics.jsonl."""
-
-    order = 50
-
-    def __init__(self, path: Path, every: int = 100):
-        self.path = Path(path)
-        self.every = every
-        self.loss_sum, self.tokens, self.since = 0.0, 0, time.monotonic()
-
-    def _write(self, record: dict) -> None:
-        with open(self.path, "a", encoding="utf-8") as f:
-            f.write(json.dumps(record) + "\n")
-
-    def after_loss(self):
-        self.loss_sum += self.learner.loss.item() * self.learner.batch.n_tokens
-        self.tokens += self.learner.batch.n_tokens
-
-    def after_step(self):
-        if self.learner.step % self.every == 0 and self.tokens:
-            seconds = time.monotonic() - self.since
-            self._write({"step": self.learner.step, "epoch": self.learner.epoch, "train_loss": self.loss_sum / self.tokens,
-                         "tokens_per_s": self.tokens / max(seconds, 1e-9), "lr": self.learner.opt.param_groups[0]["lr"]})
-            self.loss_sum, self.tokens, self.since = 0.0, 0, time.monotonic()
-
-    def state_dict(self):
-        return {"loss_sum": self.loss_sum, "tokens": self.tokens}  # the steps since the last line written
-
-    def load_state_dict(self, state):
-        self.loss_sum, self.tokens = state["loss_sum"], state["tokens"]
-
-    def after_validate(self):
-        m = self.learner.metrics
-        self._write({"step": self.learner.step, "epoch": self.learner.epoch, **m})
-        log.info("step %d epoch %d: valid loss %.3f ppl %.2f BLEU %.2f", self.learner.step, self.learner.epoch,
-                 m["valid_loss"], m["valid_ppl"], m["valid_bleu"])
-        for source, hypothesis in getattr(self.learner, "examples", []):
-            log.info("  %s -> %s", source, hypothesis)
-
-
-class ProgressBar(Callback):
-    """A tqdm bar per epoch on stderr: loss, perplexity, target tokens/s, learning rate."""
-
-    order = 60
-
-    def __init__(self, batches_per_epoch: Callable[[int], int]):
-        self.batches_per_epoch = batches_per_epoch
-        self.bar = None
-
-    def before_epoch(self):
-        learner = self.learner
-        self.bar = tqdm(total=self.batches_per_epoch(learner.epoch), initial=learner.batch_in_epoch,
-                        desc=f"epoch {learner.epoch + 1}", file=sys.stderr, mininterval=1.0, dynamic_ncols=True, leave=False)
-        self.tokens, self.started = 0, time.monotonic()
-
-    def after_batch(self):
-        if self.bar is None:
-            return
-        self.tokens += self.learner.batch.n_tokens
-        self.bar.update(1)
-        if self.bar.n % 10 == 0 and hasattr(self.learner, "loss"):
-            loss = self.learner.loss.item()
-            self.bar.set_postfix(loss=f"{loss:.3f}", ppl=f"{math.exp(min(loss, 50)):.1f}",
-                                 tok_s=f"{self.tokens / max(time.monotonic() - self.started, 1e-9):.0f}",
-                                 lr=f"{self.learner.opt.param_groups[0]['lr']:.2e}", refresh=False)
-
-    def after_epoch(self):
-        self._close()
-
-    def after_fit(self):
-        self._close()
-
-    def _close(self):
-        if self.bar is not None:
-            self.bar.close()
-            self.bar = None
-
-
-def rng_state() -> dict[str, Any]:
-    state = {"torch": torch.get_rng_state(), "python": random.getstate()}
-    if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
-
-
-def set_rng_state(state: dict[str, Any]) -> None:
-    torch.set_rng_state(state["torch"])
-    random.setstate(state["python"])
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])

@@ -2,13 +2,13 @@
 
 Only tensors and plain data go in (config dicts, vocabulary dicts, SentencePiece model bytes),
 so every load can use ``torch.load(weights_only=True)``, which refuses to run code hidden in
-a pickle. Writes are atomic: a temporary file in the same folder, fsync, then rename, so a
-crash mid-write leaves the previous checkpoint untouched.
+a pickle. Writes are atomic (``nmt.files.atomic_write``), so a crash mid-write leaves the
+previous checkpoint untouched.
 """
 from __future__ import annotations
 
-import os
 import pickle
+import random
 import re
 from pathlib import Path
 from typing import Any
@@ -17,11 +17,12 @@ import torch
 
 from nmt import __version__
 from nmt.config import Config
-from nmt.seq2seq import build_model
+from nmt.files import atomic_write
+from nmt.models import build_model
 from nmt.tokenizers import tokenizer_from_dict
 
-FORMAT_VERSION = 1
-TMP_INFIX = ".tmp-"  # .last.pt.tmp-PID: a save in progress, or one a killed process left behind
+# 2: "tgt" became "trg" in the data config and the tokenizers; format 1 files are upgraded on load.
+FORMAT_VERSION = 2
 
 
 class CheckpointError(ValueError):
@@ -32,43 +33,11 @@ def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> None:
     """Write ``payload`` to ``path`` whole or not at all; a full disk raises CheckpointError
     and leaves the previous file as it was."""
     path = Path(path)
-    tmp = path.with_name(f".{path.name}{TMP_INFIX}{os.getpid()}")
     try:
-        with open(tmp, "wb") as f:
+        with atomic_write(path) as f:
             torch.save({**payload, "format_version": FORMAT_VERSION, "nmt_version": __version__}, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
     except OSError as e:  # a full disk, a folder gone
-        tmp.unlink(missing_ok=True)
         raise CheckpointError(f"{path}: not written ({e.strerror or e}); any earlier {path.name} is kept") from None
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    _fsync_dir(path.parent)
-
-
-def remove_leftovers(folder: str | Path) -> list[Path]:
-    """Delete the temporary files of saves that a killed process never finished (a run folder
-    belongs to one training at a time, so none of them is still being written)."""
-    leftovers = sorted(Path(folder).glob(f".*{TMP_INFIX}*"))
-    for leftover in leftovers:
-        leftover.unlink(missing_ok=True)
-    return leftovers
-
-
-def _fsync_dir(folder: Path) -> None:
-    """Make the rename itself durable (POSIX only; a no-op where directories can't be opened)."""
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
@@ -93,19 +62,29 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
             f"{path}: checkpoint format {ckpt['format_version']} (nmt {ckpt.get('nmt_version')}) is newer than this nmt "
             f"({__version__}, format {FORMAT_VERSION}); upgrade nmt to read it"
         )
+    return _upgraded(ckpt)
+
+
+def _upgraded(ckpt: dict[str, Any]) -> dict[str, Any]:
+    if ckpt["format_version"] == 1:
+        data = ckpt.get("config", {}).get("data", {})
+        if "tgt" in data:
+            data["trg"] = data.pop("tgt")
+        if "tgt" in ckpt.get("tokenizers", {}):
+            ckpt["tokenizers"]["trg"] = ckpt["tokenizers"].pop("tgt")
     return ckpt
 
 
 def restore_model(ckpt: dict[str, Any], path: str | Path = "checkpoint", device: str | torch.device = "cpu"):
-    """(model, src_tokenizer, tgt_tokenizer, config) from a loaded checkpoint."""
+    """(model, src_tokenizer, trg_tokenizer, config) from a loaded checkpoint."""
     missing = {"config", "tokenizers", "model"} - set(ckpt)
     if missing:
         raise CheckpointError(f"{path}: not a model checkpoint (no {', '.join(sorted(missing))})")
     try:
         config = Config.from_dict(ckpt["config"])
         src_tok = tokenizer_from_dict(ckpt["tokenizers"]["src"])
-        tgt_tok = src_tok if ckpt["tokenizers"]["shared"] else tokenizer_from_dict(ckpt["tokenizers"]["tgt"])
-        model = build_model(config.model, src_vocab_size=len(src_tok), trg_vocab_size=len(tgt_tok), shared_vocab=ckpt["tokenizers"]["shared"])
+        trg_tok = src_tok if ckpt["tokenizers"]["shared"] else tokenizer_from_dict(ckpt["tokenizers"]["trg"])
+        model = build_model(config.model, src_tok, trg_tok)
     except (KeyError, TypeError, ValueError, RuntimeError) as e:  # RuntimeError: SentencePiece's own
         raise CheckpointError(f"{path}: damaged config or tokenizers ({type(e).__name__}: {e})") from None
     try:
@@ -113,15 +92,30 @@ def restore_model(ckpt: dict[str, Any], path: str | Path = "checkpoint", device:
     except RuntimeError as e:
         detail = str(e).strip().splitlines()[-1].strip()
         raise CheckpointError(f"{path}: the weights do not match the stored config and vocabularies ({detail})") from None
-    return model.to(device), src_tok, tgt_tok, config
+    return model.to(device), src_tok, trg_tok, config
 
 
 def load_model(path: str | Path, device: str | torch.device = "cpu"):
-    """(model in eval mode, src_tokenizer, tgt_tokenizer, config) from a checkpoint file."""
-    model, src_tok, tgt_tok, config = restore_model(load_checkpoint(path), path, device)
-    return model.eval(), src_tok, tgt_tok, config
+    """(model in eval mode, src_tokenizer, trg_tokenizer, config) from a checkpoint file."""
+    model, src_tok, trg_tok, config = restore_model(load_checkpoint(path), path, device)
+    return model.eval(), src_tok, trg_tok, config
 
 
-def tokenizers_payload(src_tok, tgt_tok) -> dict[str, Any]:
-    shared = src_tok is tgt_tok
-    return {"src": src_tok.to_dict(), "tgt": None if shared else tgt_tok.to_dict(), "shared": shared}
+def tokenizers_payload(src_tok, trg_tok) -> dict[str, Any]:
+    shared = src_tok is trg_tok
+    return {"src": src_tok.to_dict(), "trg": None if shared else trg_tok.to_dict(), "shared": shared}
+
+
+def rng_state() -> dict[str, Any]:
+    """Every random generator training draws from, for a resumed run to continue exactly."""
+    state = {"torch": torch.get_rng_state(), "python": random.getstate()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    torch.set_rng_state(state["torch"])
+    random.setstate(state["python"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])

@@ -1,86 +1,140 @@
-"""Configuration: one dataclass per concern.
+"""Configuration: one dataclass per concern, each option's allowed values beside its field.
 
-All three are saved inside every checkpoint (as plain dicts), so a checkpoint alone is enough
-to rebuild the tokenizers and the model and to resume training.
+All three sections are saved inside every checkpoint (as plain dicts), so a checkpoint alone is
+enough to rebuild the tokenizers and the model and to resume training. Every field is also a
+``train_nmt.py`` flag (``flag()`` spells it), with its help text and limits taken from here: a
+``Literal[...]`` type lists the values a string option takes, ``option(at_least=...)`` bounds a
+number. A config is checked when it is made (``__post_init__``), so no code downstream, model
+or tokenizer, needs to check an option again.
 """
 from __future__ import annotations
 
 import dataclasses
+import typing
 from dataclasses import dataclass, field
+from typing import Any, Literal, Optional
+
+from nmt.specials import SPECIALS
+from nmt.text import LANGS
+
+Lang = Literal["en", "fr"]
+assert typing.get_args(Lang) == LANGS
+
+
+def option(default: Any, help: str = "", *, at_least: Optional[float] = None, at_most: Optional[float] = None,
+           flag: Optional[str] = None):
+    """A config field with its help text, its bounds and, when it differs from --NAME, its flag."""
+    return field(default=default, metadata={"help": help, "at_least": at_least, "at_most": at_most, "flag": flag})
+
+
+class ConfigError(ValueError):
+    """An option out of its range; the message names the flag, as the user wrote it."""
 
 
 @dataclass
 class DataConfig:
-    corpus: str = "auto"  # a path, "eng-fra" (downloaded if missing), "demo" (generated), or
-    # "auto": eng-fra when it is in corpora/ or can be downloaded, else demo
-    src: str = "en"
-    tgt: str = "fr"  # src == tgt is autoencoder mode
-    tokenizer: str = "spm"  # "word" (Lang) or "spm" (SentencePiece)
-    vocab_size: int = 8000  # SentencePiece pieces, or the cap on a Lang's size (0 = no cap)
-    spm_model_type: str = "unigram"  # or "bpe"
-    joint_vocab: bool = True  # one tokenizer for both sides
-    min_count: int = 1  # Lang only: rarer words become UNK
-    max_len: int = 50  # tokens, either side; longer pairs are filtered out of training data
-    min_len: int = 1
-    prefix_filter: bool = False  # keep only "i am", "he is"... sources, as in the PyTorch tutorial
-    dedup: bool = True
-    valid_size: int = 2000  # sentences (source groups) held out for validation
-    test_size: int = 2500  # source groups held out for testing, with all their references
-    skip_bad_lines: bool = False
-    seed: int = 1234
+    corpus: str = option("auto", "a corpus file (fra-eng.zip, fra.txt, eng-fra.txt), parallel files as "
+                         "'data/train.{lang}' (data/train.en + data/train.fr), 'eng-fra' (downloaded into corpora/ "
+                         "when missing), 'demo' (generated, offline) or 'auto' (eng-fra if available, else demo)")
+    src: Lang = option("en", "source language")
+    trg: Lang = option("fr", "target language (the same as --src: autoencoder)", flag="--tgt")
+    tokenizer: Literal["word", "spm"] = option("spm", "word (Lang) or spm (SentencePiece)")
+    vocab_size: int = option(8000, "SentencePiece pieces, or the cap on a word vocabulary (0: none)", at_least=0)
+    spm_model_type: Literal["unigram", "bpe"] = option("unigram")
+    joint_vocab: bool = option(True, "one tokenizer for both sides")
+    min_count: int = option(1, "word tokenizer only: rarer words become <unk>", at_least=1)
+    max_len: int = option(50, "longest training sentence, in tokens, either side", at_least=1)
+    min_len: int = option(1, "shortest training sentence, in words", at_least=0)
+    prefix_filter: bool = option(False, "keep only 'i am', 'he is'... sources, as in the PyTorch tutorial")
+    dedup: bool = option(True, "drop repeated pairs")
+    valid_size: int = option(2000, "source sentences held out for validation", at_least=1)
+    test_size: int = option(2500, "source sentences held out for testing, with all their references", at_least=0)
+    skip_bad_lines: bool = option(False, "skip corpus lines that cannot be read, with a count, instead of stopping")
+    seed: int = option(1234, "the seed of the train / valid / test split", flag="--data-seed")
 
     @property
     def autoencoder(self) -> bool:
-        return self.src == self.tgt
+        return self.src == self.trg
+
+    def __post_init__(self):
+        _check_fields(self, "data")
+        if 0 < self.vocab_size <= len(SPECIALS):
+            raise ConfigError(f"--vocab-size {self.vocab_size}: must be 0 (no cap) or above {len(SPECIALS)}, the special tokens")
+        if self.min_len > self.max_len:
+            raise ConfigError(f"--min-len {self.min_len} is above --max-len {self.max_len}")
 
 
 @dataclass
 class ModelConfig:
-    arch: str = "rnn"  # "rnn" or "transformer"
-    emb_size: int = 256
-    dropout: float = 0.2
+    arch: Literal["rnn", "transformer"] = option("rnn")
+    emb_size: int = option(256, at_least=1)
+    dropout: float = option(0.2, at_least=0, at_most=1)
     # RNN
-    cell: str = "lstm"  # "lstm", "gru" or "rnn"
-    rnn_impl: str = "torch"  # "torch" (fused kernels) or "scratch" (nmt.cells, for reading)
-    enc_hidden: int = 128  # per direction
-    dec_hidden: int = 256
-    bidirectional: bool = True
-    layers: int = 1
-    attention: str = "bahdanau"  # or "none"
-    bridge: str = "linear"  # "linear", "identity" or "zero"
+    cell: Literal["lstm", "gru", "rnn"] = option("lstm")
+    rnn_impl: Literal["torch", "scratch"] = option("torch", "torch (fused kernels) or scratch (nmt.models.cells, for reading)")
+    enc_hidden: int = option(128, "per direction", at_least=1)
+    dec_hidden: int = option(256, at_least=1)
+    bidirectional: bool = option(True)
+    layers: int = option(1, "RNN layers; for the Transformer, encoder and decoder layers unless --enc-layers/--dec-layers "
+                         "say otherwise", at_least=1)
+    attention: Literal["bahdanau", "none"] = option("bahdanau")
+    bridge: Literal["linear", "identity", "zero"] = option("linear")
     # Transformer
-    d_model: int = 256
-    heads: int = 4
-    ff_size: int = 1024
-    enc_layers: int = 3
-    dec_layers: int = 3
-    norm: str = "pre"  # "pre" or "post"
-    positions: str = "sinusoidal"  # or "learned"
-    max_positions: int = 1024
-    tie_embeddings: bool = True
+    d_model: int = option(256, at_least=1)
+    heads: int = option(4, at_least=1)
+    ff_size: int = option(1024, at_least=1)
+    enc_layers: int = option(3, at_least=1)
+    dec_layers: int = option(3, at_least=1)
+    norm: Literal["pre", "post"] = option("pre")
+    positions: Literal["sinusoidal", "learned"] = option("sinusoidal")
+    max_positions: int = option(1024, at_least=1)
+    tie_embeddings: bool = option(True)
+
+    def __post_init__(self):
+        _check_fields(self, "model")
+        if self.arch == "transformer" and self.d_model % self.heads:
+            raise ConfigError(f"--d-model {self.d_model} must be a multiple of --heads {self.heads}")
+        rnn_out = self.enc_hidden * (2 if self.bidirectional else 1)
+        if self.arch == "rnn" and self.bridge == "identity" and rnn_out != self.dec_hidden:
+            raise ConfigError(f"an identity bridge needs the encoder output ({rnn_out}) to equal --dec-hidden "
+                              f"({self.dec_hidden}); use --bridge linear")
 
 
 @dataclass
 class TrainConfig:
-    lr: float = 3e-3  # Adam; measured best of 1e-3 and 3e-3 for a 12-minute CPU run (valid BLEU 15.8 vs 29.5)
-    batch_tokens: int = 4000  # target tokens per batch; 0 = use batch_size sentences
-    batch_size: int = 64
-    epochs: int = 20
-    max_steps: int = 0  # 0 = no limit
-    time_budget: float = 0.0  # minutes of wall clock, validation included; 0 = no limit
-    clip_norm: float = 1.0
-    teacher_forcing: float = 1.0
-    label_smoothing: float = 0.0
-    scheduler: str = "plateau"  # "plateau", "inverse_sqrt" or "none"
-    warmup: int = 4000  # steps, inverse_sqrt only
-    patience: int = 5  # epochs without a better validation BLEU before stopping
-    valid_bleu_sentences: int = 500  # greedy-decoded at each validation for BLEU
-    valid_every: int = 0  # steps between validations; 0 = once per epoch
-    log_every: int = 100  # steps per training-loss line in metrics.jsonl
-    seed: int = 1234
-    device: str = "auto"
-    run_dir: str = "checkpoints/run"
-    threads: int = 0  # torch intra-op threads; 0 = torch's default
+    # Adam; measured best of 1e-3 and 3e-3 for a 12-minute CPU run (valid BLEU 15.8 vs 29.5)
+    lr: float = option(3e-3, "peak learning rate")
+    batch_tokens: int = option(4000, "tokens per batch, padding included (0: --batch-size sentences)", at_least=0)
+    batch_size: int = option(64, "sentences per batch when --batch-tokens is 0", at_least=1)
+    epochs: int = option(20, at_least=0)
+    max_steps: int = option(0, "stop after this many updates (0: no limit)", at_least=0)
+    time_budget: float = option(0.0, "minutes of wall clock, validation included (0: none)", at_least=0)
+    clip_norm: float = option(1.0, "gradient norm clipping (0: none)", at_least=0)
+    teacher_forcing: float = option(1.0, "probability of reading the reference rather than the model's own prediction",
+                                    at_least=0, at_most=1)
+    label_smoothing: float = option(0.0, at_least=0, at_most=1)
+    scheduler: Literal["plateau", "inverse_sqrt", "none"] = option("plateau")
+    warmup: int = option(4000, "steps, inverse_sqrt only", at_least=0)
+    patience: int = option(5, "validations without a better BLEU before stopping (0: never stop early)", at_least=0)
+    valid_bleu_sentences: int = option(500, "validation sentences greedy-decoded for BLEU", at_least=1)
+    valid_every: int = option(0, "also validate every N steps (0: after each epoch only)", at_least=0)
+    log_every: int = option(100, "write the mean training loss of the last N steps to metrics.jsonl", at_least=1)
+    seed: int = option(1234, "the seed of initialisation, batching and dropout")
+    device: str = option("auto", "auto, cpu, cuda or cuda:N")
+    run_dir: str = option("checkpoints/run", "where best.pt, last.pt and metrics.jsonl go")
+    threads: int = option(0, "torch intra-op threads (0: torch's default)", at_least=0)
+
+    def __post_init__(self):
+        _check_fields(self, "train")
+        if not 0 < self.lr <= 1:  # written so that NaN fails too
+            raise ConfigError(f"--lr {self.lr}: must be above 0 and at most 1")
+        if self.device != "auto":
+            try:
+                import torch
+
+                torch.device(self.device)
+            except RuntimeError:
+                raise ConfigError(f"--device {self.device!r}: choose auto, cpu, cuda or cuda:N") from None
 
 
 @dataclass
@@ -89,21 +143,49 @@ class Config:
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
 
+    SECTIONS = ("data", "model", "train")
+
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, d: dict) -> "Config":
-        return cls(
-            data=_known_fields(DataConfig, d.get("data", {})),
-            model=_known_fields(ModelConfig, d.get("model", {})),
-            train=_known_fields(TrainConfig, d.get("train", {})),
-        )
+    def from_dict(cls, d: dict) -> Config:
+        return cls(**{section: _known_fields(SECTION_TYPES[section], d.get(section, {})) for section in cls.SECTIONS})
+
+
+SECTION_TYPES = {"data": DataConfig, "model": ModelConfig, "train": TrainConfig}
+
+
+def flag(section: str, f: dataclasses.Field) -> str:
+    """The command-line flag of a config field: --NAME with hyphens, unless the field says otherwise."""
+    return f.metadata.get("flag") or "--" + f.name.replace("_", "-")
+
+
+def choices(cls: type, name: str) -> tuple:
+    """The values a Literal-typed field takes, () for any other field."""
+    hint = typing.get_type_hints(cls)[name]
+    return typing.get_args(hint) if typing.get_origin(hint) is Literal else ()
+
+
+def _check_fields(options: Any, section: str) -> None:
+    """Types, Literal choices and numeric bounds of every field of ``options``."""
+    for f in dataclasses.fields(options):
+        value, name, kind = getattr(options, f.name), flag(section, f), type(f.default)
+        if not (type(value) is kind or (kind is float and type(value) is int)):
+            raise ConfigError(f"{name} takes {kind.__name__} values, not {value!r}")
+        allowed = choices(type(options), f.name)
+        if allowed and value not in allowed:
+            raise ConfigError(f"{name} {value!r}: choose {', '.join(allowed[:-1])} or {allowed[-1]}")
+        low, high = f.metadata.get("at_least"), f.metadata.get("at_most")
+        if low is not None and high is not None and not low <= value <= high:
+            raise ConfigError(f"{name} {value}: must be between {low} and {high}")
+        if low is not None and high is None and not value >= low:  # NaN fails too
+            raise ConfigError(f"{name} {value}: must be {'at least 1' if low == 1 else f'{low} or more'}")
 
 
 def _known_fields(cls, values: dict):
     names = {f.name for f in dataclasses.fields(cls)}
     unknown = set(values) - names
     if unknown:
-        raise ValueError(f"unknown {cls.__name__} option(s): {', '.join(sorted(unknown))}")
+        raise ConfigError(f"unknown {cls.__name__} option(s): {', '.join(sorted(unknown))}")
     return cls(**values)

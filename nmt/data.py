@@ -1,8 +1,9 @@
-"""Token-id examples -> length-bucketed, padded batches, prepared once.
+"""Token-id examples -> length-bucketed, padded batches.
 
 Batches are built from sentences of similar length so that little of each batch is padding,
-then shuffled. Everything random is drawn from ``seed + epoch``, so the batches of any epoch
-can be rebuilt exactly, which is what makes an interrupted run resumable.
+then shuffled. Training batches are re-bucketed every epoch from ``seed + epoch``, so the
+batches of any epoch can be rebuilt exactly, which is what makes an interrupted run
+resumable; validation batches (``fixed_batches``) are made once, in length order.
 """
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from typing import Sequence
 import torch
 from torch import Tensor
 
-from nmt.interface import EOS, PAD, SOS
+from nmt.specials import EOS, PAD, SOS
 
 log = logging.getLogger(__name__)
 
@@ -134,10 +135,16 @@ class BatchedData:
             yield make_batch([self.examples[i] for i in indices])
 
 
-def encode_pairs(pairs: Sequence[tuple[str, str]], src_tok, tgt_tok, *, max_len: int = 0) -> list[Example]:
+def fixed_batches(examples: Sequence[Example], *, batch_tokens: int, batch_size: int) -> list[Batch]:
+    """Batches made once, in length order, for a pass that needs no shuffling (validation loss)."""
+    return [make_batch([examples[i] for i in b])
+            for b in bucket(examples, batch_tokens=batch_tokens, batch_size=batch_size, shuffle=False)]
+
+
+def encode_pairs(pairs: Sequence[tuple[str, str]], src_tok, trg_tok, *, max_len: int = 0) -> list[Example]:
     """Text pairs -> id pairs; with ``max_len`` > 0, pairs longer in tokens on either side are
     left out and counted in the log (the corpus's word-count filter cannot see subwords)."""
-    examples = [(src_tok.encode(s), tgt_tok.encode(t)) for s, t in pairs]
+    examples = [(src_tok.encode(s), trg_tok.encode(t)) for s, t in pairs]
     if max_len > 0:
         kept = [(s, t) for s, t in examples if 0 < len(s) <= max_len and len(t) <= max_len]
         if len(kept) < len(examples):

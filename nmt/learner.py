@@ -22,10 +22,14 @@ taken at any event resumes from exactly there.
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Callable, Iterable, Optional, Sequence
 
 import torch
-from torch import nn
+from torch import Tensor, nn
+
+
+class TrainingError(RuntimeError):
+    """Training cannot go on (non-finite steps in a row, out of memory, unusable data): one line for the user."""
 
 
 class CancelBatchException(Exception):
@@ -83,6 +87,10 @@ class Learner:
         self.epoch = 0  # epochs completed
         self.batch_in_epoch = 0  # batches of the current epoch already consumed
         self.metrics: dict[str, float] = {}  # latest validation results
+        self.examples: list[tuple[str, str]] = []  # (source, hypothesis) of a few sentences of the latest validation
+        self.batch = None  # the batch being trained on
+        self.logits: Optional[Tensor] = None  # of that batch, after the forward pass
+        self.loss: Optional[Tensor] = None  # of that batch, after the loss; the latest loss between batches
         self.failed = False  # the fit ended in an error: nothing may be saved from this model
         self.interrupted = False  # the fit was paused (a signal): save it as it is, to resume later
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import torch.nn.functional as F
 from torch import Tensor
 
-from nmt.interface import PAD
+from nmt.specials import PAD
 
 
 def sequence_loss(logits: Tensor, trg_out: Tensor, *, label_smoothing: float = 0.0) -> Tensor:

@@ -1,4 +1,4 @@
-"""Greedy and beam search, for any model that offers the interface in nmt.interface.
+"""Greedy and beam search, for any model that offers the interface in nmt.models.interface.
 
 Both search a whole batch at once; beam search puts the k hypotheses of every sentence on
 consecutive rows (row b*k + j is beam j of sentence b), so one ``model.step`` serves them all
@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from nmt.interface import EOS, PAD, SOS
+from nmt.specials import EOS, PAD, SOS
 
 MaxLen = Union[int, Tensor]
 NEG_INF = float("-inf")
@@ -85,8 +85,16 @@ def greedy(model, src: Tensor, src_len: Tensor, *, max_len: MaxLen, need_attenti
     )
 
 
+def check_search_options(*, beam_size: int, n_best: int) -> None:
+    """Raise ValueError, with a message for the user, for a beam no search can run."""
+    if beam_size < 1:
+        raise ValueError(f"the beam size must be at least 1, not {beam_size}")
+    if not 1 <= n_best <= beam_size:
+        raise ValueError(f"n-best must be between 1 and the beam size ({beam_size}), not {n_best}")
+
+
 @torch.inference_mode()
-def beam(
+def beam_search(
     model,
     src: Tensor,
     src_len: Tensor,
@@ -107,8 +115,7 @@ def beam(
     With ``need_attention`` the attention history is carried along with the beams (it costs
     time and memory that grow with the square of the output length, so only plots ask for it).
     """
-    if not 1 <= n_best <= beam_size:
-        raise ValueError(f"n_best must be between 1 and beam_size={beam_size}, got {n_best}")
+    check_search_options(beam_size=beam_size, n_best=n_best)
     batch, k, device = src.size(0), beam_size, src.device
     limit = _limits(max_len, batch, device)
     longest = int(limit.max())

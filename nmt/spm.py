@@ -11,8 +11,8 @@ from typing import Iterable, Sequence
 
 import sentencepiece
 
-from nmt.interface import EOS, PAD, SOS, UNK
-from nmt.vocab import SPECIALS, content_ids
+from nmt.specials import EOS, PAD, SOS, SPECIALS, UNK
+from nmt.vocab import content_ids
 
 # Unigram training time grows quickly with the corpus. On the 326k English and French lines of
 # Tatoeba at 8k pieces, a random 100k of them train in a third of the time, and the pieces cut

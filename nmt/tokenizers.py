@@ -23,19 +23,17 @@ def build_tokenizers(train_pairs: list[tuple[str, str]], cfg: DataConfig) -> tup
     """(source, target) tokenizers trained on the training pairs only, so validation and test
     words stay unseen. A joint vocabulary, and autoencoder mode, give one object twice."""
     sources = [src for src, _ in train_pairs]
-    targets = [tgt for _, tgt in train_pairs]
+    targets = [trg for _, trg in train_pairs]
     if cfg.autoencoder:
         shared = _train(sources, cfg, name=cfg.src)  # both sides are the same sentences
         return shared, shared
     if cfg.joint_vocab:
-        shared = _train(sources + targets, cfg, name=f"{cfg.src}+{cfg.tgt}")
+        shared = _train(sources + targets, cfg, name=f"{cfg.src}+{cfg.trg}")
         return shared, shared
-    return _train(sources, cfg, name=cfg.src), _train(targets, cfg, name=cfg.tgt)
+    return _train(sources, cfg, name=cfg.src), _train(targets, cfg, name=cfg.trg)
 
 
 def _train(sentences: list[str], cfg: DataConfig, *, name: str) -> Tokenizer:
     if cfg.tokenizer == "word":
         return Lang.build(sentences, name=name, min_count=cfg.min_count, max_size=cfg.vocab_size)
-    if cfg.tokenizer == "spm":
-        return SpmTokenizer.train(sentences, vocab_size=cfg.vocab_size, model_type=cfg.spm_model_type, name=name)
-    raise ValueError(f"unknown tokenizer {cfg.tokenizer!r}; use 'word' or 'spm'")
+    return SpmTokenizer.train(sentences, vocab_size=cfg.vocab_size, model_type=cfg.spm_model_type, name=name)

@@ -2,7 +2,7 @@
 
     from nmt import Translator
     t = Translator.from_checkpoint("checkpoints/eng-fra/best.pt")
-    t.translate(["I am cold."], beam=5)
+    t.translate(["I am cold."], beam_size=5)
 """
 from __future__ import annotations
 
@@ -13,10 +13,10 @@ from typing import Optional, Sequence
 import torch
 from torch import Tensor
 
-from nmt import search
 from nmt.checkpoint import load_model
 from nmt.data import make_batch
-from nmt.interface import EOS, UNK
+from nmt.search import beam_search, check_search_options, greedy, max_output_length
+from nmt.specials import EOS, UNK
 
 log = logging.getLogger(__name__)
 
@@ -27,21 +27,21 @@ class Translation:
     hypotheses: list[str]  # n-best, best first; an empty source has one, empty
     scores: list[float]  # what the search ranked by: log-probability / length penalty
     tokens: list[list[int]]  # the target ids of each hypothesis, without SOS and EOS
-    attention: Optional[list[Tensor]] = None  # per hypothesis (steps, src_len), see search.Hypotheses
+    attention: Optional[list[Tensor]] = None  # per hypothesis (steps, src_len), see nmt.search.Hypotheses
 
 
 class Translator:
-    def __init__(self, model, src_tok, tgt_tok, *, device: str | torch.device = "cpu", config=None):
+    def __init__(self, model, src_tok, trg_tok, *, device: str | torch.device = "cpu", config=None):
         self.model = model.eval()
         self.src_tok = src_tok
-        self.tgt_tok = tgt_tok
+        self.trg_tok = trg_tok
         self.device = torch.device(device)
         self.config = config
 
     @classmethod
     def from_checkpoint(cls, path, device: str | torch.device = "cpu") -> "Translator":
-        model, src_tok, tgt_tok, config = load_model(path, device)
-        return cls(model, src_tok, tgt_tok, device=device, config=config)
+        model, src_tok, trg_tok, config = load_model(path, device)
+        return cls(model, src_tok, trg_tok, device=device, config=config)
 
     @property
     def max_positions(self) -> Optional[int]:
@@ -54,19 +54,18 @@ class Translator:
     def has_attention(self) -> bool:
         """Whether the model's ``step`` gives attention weights, asked with a one-token source."""
         src = torch.full((1, 1), UNK, dtype=torch.long, device=self.device)
-        return search.greedy(self.model, src, torch.tensor([1]), max_len=1, need_attention=True).attention is not None
+        return greedy(self.model, src, torch.tensor([1]), max_len=1, need_attention=True).attention is not None
 
     def check_options(
-        self, *, beam: int = 1, n_best: int = 1, max_len: Optional[int] = None, max_len_a: float = 1.5, max_len_b: float = 10
+        self, *, beam_size: int = 1, n_best: int = 1, max_len: Optional[int] = None, max_len_a: float = 1.5,
+        max_len_b: float = 10, **_other_options,
     ) -> None:
-        """Raise ValueError, with a message for the user, for options no search can run with."""
-        vocab = len(self.tgt_tok)
-        if beam < 1:
-            raise ValueError(f"the beam size must be at least 1, not {beam}")
-        if beam > vocab:
-            raise ValueError(f"a beam of {beam} is wider than the target vocabulary ({vocab} tokens)")
-        if not 1 <= n_best <= beam:
-            raise ValueError(f"n-best must be between 1 and the beam size ({beam}), not {n_best}")
+        """Raise ValueError, with a message for the user, for options no search can run with.
+        Takes the keyword arguments of ``translate_n_best``, so callers can check before reading input."""
+        check_search_options(beam_size=beam_size, n_best=n_best)
+        vocab = len(self.trg_tok)
+        if beam_size > vocab:  # search could run, but a user asking for it has mistaken the option
+            raise ValueError(f"a beam of {beam_size} is wider than the target vocabulary ({vocab} tokens)")
         if max_len is not None and max_len < 1:
             raise ValueError(f"the output length limit must be at least 1 (it counts the end-of-sentence token), not {max_len}")
         if max_len is None and (max_len_a < 0 or max_len_a + max_len_b < 1):
@@ -81,7 +80,7 @@ class Translator:
         self,
         lines: Sequence[str],
         *,
-        beam: int = 1,
+        beam_size: int = 1,
         n_best: int = 1,
         length_penalty: float = 0.0,
         batch_size: int = 64,
@@ -100,7 +99,7 @@ class Translator:
         Translation carries the attention weights of its hypotheses (for plots). A source longer than the model's
         ``max_positions`` is cut to that length, with a warning naming its line (1-based).
         """
-        self.check_options(beam=beam, n_best=n_best, max_len=max_len, max_len_a=max_len_a, max_len_b=max_len_b)
+        self.check_options(beam_size=beam_size, n_best=n_best, max_len=max_len, max_len_a=max_len_a, max_len_b=max_len_b)
         ids = [self._source_ids(line, number) for number, line in enumerate(lines, start=1)]
         results: list[Optional[Translation]] = [Translation(line, [""], [0.0], [[]]) if not x else None for line, x in zip(lines, ids)]
         order = sorted((i for i, x in enumerate(ids) if x), key=lambda i: len(ids[i]))
@@ -109,15 +108,15 @@ class Translator:
             batch = make_batch([(ids[i], []) for i in chunk])
             src, src_len = batch.src.to(self.device), batch.src_len
             limit = self._output_limit(src_len, max_len=max_len, a=max_len_a, b=max_len_b)
-            if beam == 1 and n_best == 1:
-                hyps = search.greedy(self.model, src, src_len, max_len=limit, need_attention=attention)
+            if beam_size == 1 and n_best == 1:
+                hyps = greedy(self.model, src, src_len, max_len=limit, need_attention=attention)
             else:
-                hyps = search.beam(self.model, src, src_len, beam_size=beam, length_penalty=length_penalty, n_best=n_best,
-                                   max_len=limit, need_attention=attention)
+                hyps = beam_search(self.model, src, src_len, beam_size=beam_size, length_penalty=length_penalty,
+                                   n_best=n_best, max_len=limit, need_attention=attention)
             for row, i in enumerate(chunk):
                 results[i] = Translation(
                     source=lines[i],
-                    hypotheses=[self.tgt_tok.decode(t) for t in hyps.tokens[row]],
+                    hypotheses=[self.trg_tok.decode(t) for t in hyps.tokens[row]],
                     scores=list(hyps.scores[row]),
                     tokens=hyps.tokens[row],
                     attention=None if hyps.attention is None else hyps.attention[row],
@@ -133,9 +132,9 @@ class Translator:
     def output_tokens(self, translation: Translation, k: int = 0) -> list[str]:
         """The target tokens of hypothesis ``k``, with the end-of-sentence token when its
         attention has a row for it (when the hypothesis ended rather than hit its limit)."""
-        tokens = [self.tgt_tok.id_to_token(i) for i in translation.tokens[k]]
+        tokens = [self.trg_tok.id_to_token(i) for i in translation.tokens[k]]
         if translation.attention is not None and translation.attention[k].size(0) > len(tokens):
-            tokens.append(self.tgt_tok.id_to_token(EOS))
+            tokens.append(self.trg_tok.id_to_token(EOS))
         return tokens
 
     def _source_ids(self, line: str, number: int) -> list[int]:
@@ -149,5 +148,5 @@ class Translator:
 
     def _output_limit(self, src_len: Tensor, *, max_len: Optional[int], a: float, b: float) -> Tensor:
         """(batch,) output limits: fixed, or a * src_len + b; never past the model's positions."""
-        limit = torch.full_like(src_len, max_len) if max_len is not None else search.max_output_length(src_len, a=a, b=b)
+        limit = torch.full_like(src_len, max_len) if max_len is not None else max_output_length(src_len, a=a, b=b)
         return limit if self.max_positions is None else limit.clamp(max=self.max_positions)

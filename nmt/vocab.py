@@ -29,9 +29,8 @@ import re
 from collections import Counter
 from typing import Iterable, Iterator
 
-from nmt.interface import EOS, PAD, SOS, UNK
+from nmt.specials import EOS, PAD, SOS, SPECIALS, UNK
 
-SPECIALS = ("<pad>", "<s>", "</s>", "<unk>")  # at ids PAD, SOS, EOS, UNK
 SPACE_BEFORE = "▁"  # the same mark SentencePiece uses for "a space precedes this piece"
 GLUED = "￭"  # OpenNMT's joiner: "no space before this token"
 

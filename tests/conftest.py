@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from nmt.corpora import read_corpus
+from nmt.readers import read_corpus
 
 ROOT = Path(__file__).resolve().parent.parent
 REAL_CORPUS_PLACES = [ROOT / "corpora" / "fra-eng.zip", ROOT.parent / "shared" / "corpora" / "fra-eng.zip"]

@@ -13,7 +13,14 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from nmt.cells import CELLS, GRUCell, LSTMCell, RNNCell, ScratchRNN, reverse_within_length
+from nmt.models.cells import (
+    CELLS,
+    GRUCell,
+    LSTMCell,
+    RNNCell,
+    ScratchRNN,
+    reverse_within_length,
+)
 
 ATOL = 1e-5
 MODES = ["lstm", "gru", "rnn"]

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from nmt import corpora
-from nmt.train import main
+from nmt.__main__ import main as nmt_main
+from nmt.commands.train import main
 
 ROOT = Path(__file__).resolve().parent.parent
 TINY = ["--tokenizer", "word", "--emb-size", "16", "--enc-hidden", "16", "--dec-hidden", "16", "--valid-size", "5",
@@ -117,13 +117,13 @@ def test_the_command_prints_no_traceback(files, flags, message):
 ], ids=["unknown corpus", "unknown command", "no command"])
 def test_misuse_of_the_corpus_tool_ends_in_its_error_line(capsys, argv, message):
     with pytest.raises(SystemExit) as exit:
-        corpora.main(argv)
+        nmt_main(argv)
     stderr = capsys.readouterr().err.strip().splitlines()
     assert exit.value.code == 2 and "error: " in stderr[-1] and message in stderr[-1]
 
 
 def test_the_corpus_tool_says_where_it_cannot_write(files, capsys):
     with pytest.raises(SystemExit) as exit:
-        corpora.main(["fetch", "eng-fra", "--dest", f"{files}/a-file/corpora"])
+        nmt_main(["fetch", "eng-fra", "--dest", f"{files}/a-file/corpora"])
     stderr = capsys.readouterr().err.strip().splitlines()
     assert exit.value.code == 1 and len(stderr) == 1 and stderr[0].startswith("error: could not download eng-fra")

@@ -14,28 +14,24 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from nmt.__main__ import main
 from nmt.config import DataConfig
 from nmt.corpora import (
     DEMO,
-    CorpusError,
     dedup,
     demo_pairs,
-    fetch,
     filter_length,
     filter_prefix,
     group_by_source,
     load_corpus,
-    main,
-    normalize,
     number_pair,
     orient,
-    read_corpus,
-    read_parallel,
-    read_tab_pairs,
-    read_zip_pairs,
     resolve_corpus,
     split_pairs,
 )
+from nmt.download import fetch
+from nmt.readers import read_corpus
+from nmt.text import CorpusError, normalize
 
 REAL_LINES = 163_258  # lines of fra.txt in the shared archive
 
@@ -47,7 +43,7 @@ def write(path: Path, content: str | bytes) -> Path:
 
 @pytest.fixture(scope="module")
 def real_pairs(real_corpus) -> list[tuple[str, str]]:
-    return read_zip_pairs(real_corpus)
+    return read_corpus(real_corpus)
 
 
 @pytest.fixture(scope="module")
@@ -102,7 +98,7 @@ def test_normalize_is_idempotent_and_leaves_single_inner_spaces(text):
 def test_tab_files_give_normalised_english_french_pairs_in_file_order(tmp_path, name, content):
     path = write(tmp_path / name, content)
     expected = [("The cat sleeps.", "Le chat dort."), ("Where is the café?", "Où est le café ?")]
-    assert read_tab_pairs(path) == expected
+    assert read_corpus(path) == expected
     assert read_corpus(path) == expected
 
 
@@ -111,8 +107,8 @@ def test_zip_archive_is_read_without_extracting(tmp_path):
     with zipfile.ZipFile(archive, "w") as zf:  # the d2l mirror keeps both files in a folder
         zf.writestr("fra-eng/_about.txt", "licence text, not sentences")
         zf.writestr("fra-eng/fra.txt", "Hello.\tBonjour.\nThank you.\tMerci.\n")
-    assert read_zip_pairs(archive) == [("Hello.", "Bonjour."), ("Thank you.", "Merci.")]
-    assert read_corpus(archive) == read_zip_pairs(archive)
+    assert read_corpus(archive) == [("Hello.", "Bonjour."), ("Thank you.", "Merci.")]
+    assert read_corpus(archive) == read_corpus(archive)
     assert [p.name for p in tmp_path.iterdir()] == ["fra-eng.zip"]
 
 
@@ -121,14 +117,14 @@ def test_zip_without_a_sentence_file_is_an_error(tmp_path):
     with zipfile.ZipFile(archive, "w") as zf:
         zf.writestr("_about.txt", "licence only")
     with pytest.raises(CorpusError, match=r"fra-eng\.zip: expected one \*\.txt sentence file"):
-        read_zip_pairs(archive)
+        read_corpus(archive)
 
 
 def test_real_zip_reads_every_line_and_matches_its_extracted_fra_txt(real_corpus, real_pairs, tmp_path):
     with zipfile.ZipFile(real_corpus) as zf:
         extracted = write(tmp_path / "fra.txt", zf.read("fra.txt"))
     assert len(real_pairs) == REAL_LINES
-    assert read_tab_pairs(extracted) == real_pairs
+    assert read_corpus(extracted) == real_pairs
     assert all(pair == (normalize(pair[0]), normalize(pair[1])) for pair in real_pairs)
 
 
@@ -136,7 +132,7 @@ def test_parallel_files_pair_line_k_with_line_k(tmp_path):
     en = write(tmp_path / "train.en", "Hello.\nThank you\u00a0!\n")
     fr = write(tmp_path / "train.fr", "Bonjour.\nMerci\u202f!\n")
     expected = [("Hello.", "Bonjour."), ("Thank you !", "Merci !")]
-    assert read_parallel(en, fr) == expected
+    assert read_corpus((en, fr)) == expected
     assert read_corpus((en, fr)) == expected
 
 
@@ -183,13 +179,13 @@ def test_bad_line_inside_a_zip_names_archive_member_and_line(tmp_path):
     with zipfile.ZipFile(archive, "w") as zf:
         zf.writestr("fra.txt", "Hi.\tSalut.\nbroken line\n")
     with pytest.raises(CorpusError, match=r"fra-eng\.zip:fra\.txt line 2: no tab"):
-        read_zip_pairs(archive)
+        read_corpus(archive)
 
 
 def test_skip_bad_lines_keeps_good_pairs_and_reports_the_count(tmp_path, caplog):
     path = write(tmp_path / "fra.txt", b"Hi.\tSalut.\nno tab\nYes.\tOui.\nSo?\tCaf\xe9\nNo.\t\nThanks.\tMerci.\n")
     with caplog.at_level(logging.WARNING, logger="nmt.corpora"):
-        pairs = read_tab_pairs(path, skip_bad_lines=True)
+        pairs = read_corpus(path, skip_bad_lines=True)
     assert pairs == [("Hi.", "Salut."), ("Yes.", "Oui."), ("Thanks.", "Merci.")]
     assert f"skipped 3 bad lines in {path} (first at line 2)" in caplog.messages
 
@@ -198,14 +194,14 @@ def test_skipping_a_bad_parallel_line_drops_both_sides_and_keeps_alignment(tmp_p
     en = write(tmp_path / "a.en", b"Hi.\n\n\xff\nThanks.\n")
     fr = write(tmp_path / "a.fr", b"Salut.\nOui.\n\xff\nMerci.\n")
     with caplog.at_level(logging.WARNING, logger="nmt.corpora"):
-        assert read_parallel(en, fr, skip_bad_lines=True) == [("Hi.", "Salut."), ("Thanks.", "Merci.")]
+        assert read_corpus((en, fr), skip_bad_lines=True) == [("Hi.", "Salut."), ("Thanks.", "Merci.")]
     assert f"skipped 2 bad lines in {en} + {fr} (first at line 2)" in caplog.messages
 
 
 def test_a_file_of_only_bad_lines_is_an_error_even_when_skipping(tmp_path):
     path = write(tmp_path / "fra.txt", "no tab\nnone here either\n")
     with pytest.raises(CorpusError, match=r"fra\.txt: no usable sentence pairs \(2 bad lines skipped\)"):
-        read_tab_pairs(path, skip_bad_lines=True)
+        read_corpus(path, skip_bad_lines=True)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -398,7 +394,7 @@ def test_split_refuses_to_leave_nothing_for_training():
 
 
 def test_load_corpus_filters_length_in_train_only_and_logs_counts(real_corpus, caplog):
-    cfg = DataConfig(corpus=str(real_corpus), src="fr", tgt="en", max_len=5)
+    cfg = DataConfig(corpus=str(real_corpus), src="fr", trg="en", max_len=5)
     with caplog.at_level(logging.INFO, logger="nmt.corpora"):
         splits = load_corpus(cfg)
 
@@ -414,7 +410,7 @@ def test_load_corpus_filters_length_in_train_only_and_logs_counts(real_corpus, c
 def test_load_corpus_reports_skipped_lines_and_autoencoder_sides(tmp_path, caplog):
     lines = [f"Sentence number {k}.\tPhrase numéro {k}." for k in range(40)] + ["a bad line"]
     path = write(tmp_path / "fra.txt", "\n".join(lines))
-    cfg = DataConfig(corpus=str(path), src="fr", tgt="fr", skip_bad_lines=True)
+    cfg = DataConfig(corpus=str(path), src="fr", trg="fr", skip_bad_lines=True)
     with caplog.at_level(logging.INFO, logger="nmt.corpora"):
         splits = load_corpus(cfg)
     assert "40 pairs read" in caplog.text and "(1 bad lines skipped)" in caplog.text

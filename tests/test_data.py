@@ -4,9 +4,9 @@ import random
 import pytest
 import torch
 
-from nmt.corpora import read_corpus
 from nmt.data import BatchedData, bucket, make_batch, padded_size, padding_waste
-from nmt.interface import EOS, PAD, SOS
+from nmt.readers import read_corpus
+from nmt.specials import EOS, PAD, SOS
 from nmt.vocab import Lang
 
 

@@ -1,13 +1,14 @@
 """Scores (sacrebleu), the reconstruction report, and python -m nmt.evaluate on tiny demo models."""
 import pytest
 import torch
+from tiny_checkpoints import train_tiny
 
 from nmt.checkpoint import load_checkpoint
+from nmt.commands.evaluate import main, mark_first_difference
 from nmt.corpora import demo_pairs, group_by_source, load_corpus
-from nmt.evaluate import main, mark_first_difference, reconstruction, score, token_accuracy
+from nmt.metrics import reconstruction, score, token_accuracy
 from nmt.translator import Translator
 from nmt.vocab import tokenize
-from tiny_checkpoints import train_tiny
 
 
 @pytest.fixture(scope="module")
@@ -25,7 +26,7 @@ def translation_checkpoint(tmp_path_factory, demo_file):
 
 @pytest.fixture(scope="module")
 def autoencoder_checkpoint(tmp_path_factory):
-    return train_tiny(tmp_path_factory.mktemp("en-en"), tgt="en")
+    return train_tiny(tmp_path_factory.mktemp("en-en"), trg="en")
 
 
 def evaluate(capsys, *args):
@@ -72,7 +73,7 @@ def test_evaluate_scores_the_checkpoints_own_test_split(translation_checkpoint, 
     # the same split, rebuilt here from the stored data settings, translated through the API
     translator = Translator.from_checkpoint(translation_checkpoint)
     groups = group_by_source(load_corpus(translator.config.data).test)
-    expected = score(translator.translate([s for s, _ in groups], beam=2), [refs for _, refs in groups])
+    expected = score(translator.translate([s for s, _ in groups], beam_size=2), [refs for _, refs in groups])
     assert len(groups) == 40
     assert "test split of" in out and "40 sentences, 40 references; beam 2" in out
     assert str(expected) in out
@@ -97,8 +98,8 @@ def test_reconstruction_reports_the_scores_and_marks_the_sentences_that_came_bac
     assert status == 0, err
     translator = Translator.from_checkpoint(autoencoder_checkpoint)
     sources = [s for s, _ in group_by_source(load_corpus(translator.config.data).test)]
-    outputs = translator.translate(sources, beam=5)
-    assert str(reconstruction(outputs, sources, tokens=translator.tgt_tok.tokens)) in out
+    outputs = translator.translate(sources, beam_size=5)
+    assert str(reconstruction(outputs, sources, tokens=translator.trg_tok.tokens)) in out
     shown = [line.split(": ", 1)[1].strip() for line in out.splitlines() if line.strip().startswith(("input:", "reconstruction:"))]
     wrong = [(s, o) for s, o in zip(sources, outputs) if s != o][:3]
     assert len(wrong) == 3  # a tiny model, a few steps: it makes mistakes to show

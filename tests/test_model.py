@@ -2,12 +2,12 @@
 import pytest
 import torch
 
-from nmt.attention import BahdanauAttention
 from nmt.config import ModelConfig
 from nmt.data import make_batch
-from nmt.interface import PAD
 from nmt.loss import sequence_loss
-from nmt.seq2seq import RNNSeq2Seq
+from nmt.models.attention import BahdanauAttention
+from nmt.models.seq2seq import RNNSeq2Seq
+from nmt.specials import PAD
 
 VOCAB = 30
 

@@ -5,10 +5,11 @@ import pytest
 from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
+from nmt.commands.train import train
 from nmt.config import Config, DataConfig, ModelConfig, TrainConfig
-from nmt.corpora import normalize, read_corpus
+from nmt.readers import read_corpus
 from nmt.spm import SpmTokenizer
-from nmt.train import train
+from nmt.text import normalize
 from nmt.translator import Translator
 from nmt.vocab import Lang
 
@@ -105,7 +106,7 @@ any_line = st.one_of(
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(lines=st.lists(any_line, max_size=6), beam=st.sampled_from([1, 3]))
 def test_translation_gives_one_output_per_input_line_whatever_the_lines(translator, lines, beam):
-    translations = translator.translate_n_best(lines, beam=beam, n_best=beam, batch_size=4)
+    translations = translator.translate_n_best(lines, beam_size=beam, n_best=beam, batch_size=4)
     assert [t.source for t in translations] == lines
     assert all(1 <= len(t.hypotheses) <= beam and all(isinstance(h, str) for h in t.hypotheses) for t in translations)
 

@@ -14,14 +14,20 @@ from pathlib import Path
 import pytest
 import torch
 
-import nmt.train
+import nmt.commands.train
 from nmt.callbacks import Checkpointer
-from nmt.checkpoint import FORMAT_VERSION, CheckpointError, load_checkpoint, load_model, save_checkpoint
-from nmt.corpora import read_corpus
+from nmt.checkpoint import (
+    FORMAT_VERSION,
+    CheckpointError,
+    load_checkpoint,
+    load_model,
+    save_checkpoint,
+)
+from nmt.commands.train import check_run_dir, main
 from nmt.learner import Learner
 from nmt.loss import sequence_loss
-from nmt.seq2seq import RNNSeq2Seq
-from nmt.train import check_run_dir, main
+from nmt.models.seq2seq import RNNSeq2Seq
+from nmt.readers import read_corpus
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -198,7 +204,7 @@ def poison_losses(monkeypatch):
                 return value + (logits * 0).sum().sqrt()  # adds 0, but d sqrt(u)/du at 0 is inf, and inf * 0 is NaN
             return value * float("nan")
 
-        monkeypatch.setattr(nmt.train, "sequence_loss", loss)
+        monkeypatch.setattr(nmt.commands.train, "sequence_loss", loss)
 
     return poison
 

@@ -6,8 +6,9 @@ import pytest
 import torch
 from torch import nn
 
-from nmt.interface import EOS, PAD, SOS, Encoded, lengths_to_mask
-from nmt.search import beam, greedy, max_output_length
+from nmt.models.interface import Encoded, lengths_to_mask
+from nmt.search import beam_search, greedy, max_output_length
+from nmt.specials import EOS, PAD, SOS
 
 A, B, C, D = 3, 4, 5, 6
 
@@ -118,7 +119,7 @@ def test_hand_built_garden_path_greedy_is_wrong_beam_is_right():
     g = greedy(model, src, src_len, max_len=10)
     assert g.tokens == [[[A, C]]]
     assert g.log_probs[0][0] == pytest.approx(math.log(0.6 * 0.35), abs=1e-5)
-    b = beam(model, src, src_len, beam_size=2, max_len=10)
+    b = beam_search(model, src, src_len, beam_size=2, max_len=10)
     assert b.tokens == [[[B, C]]]
     assert b.log_probs[0][0] == pytest.approx(math.log(0.4 * 0.9), abs=1e-5)
     assert b.scores == b.log_probs
@@ -128,7 +129,7 @@ def test_hand_built_garden_path_greedy_is_wrong_beam_is_right():
 def test_early_stop_once_no_live_hypothesis_can_win():
     model = TableModel({A: GARDEN_PATH})
     src, src_len = table_src(A)
-    beam(model, src, src_len, beam_size=2, max_len=50)
+    beam_search(model, src, src_len, beam_size=2, max_len=50)
     # B C EOS finishes at step 3 with 0.36, above every live hypothesis
     assert model.steps == 3
 
@@ -136,7 +137,7 @@ def test_early_stop_once_no_live_hypothesis_can_win():
 def test_hand_built_tables_batched_with_different_paths():
     model = TableModel({A: GARDEN_PATH, B: SHORT_OR_LONG})
     src, src_len = table_src(A, B)
-    b = beam(model, src, src_len, beam_size=2, n_best=2, max_len=10)
+    b = beam_search(model, src, src_len, beam_size=2, n_best=2, max_len=10)
     assert b.tokens == [[[B, C], [A, C]], [[B], [A, A, A, A]]]
 
 
@@ -145,21 +146,21 @@ def test_length_penalty_favours_longer_hypotheses():
     src, src_len = table_src(A)
     long_lp, short_lp = math.log(0.45 * 0.99**3), math.log(0.55)
     assert short_lp > long_lp and short_lp / gnmt(2, 2.0) < long_lp / gnmt(5, 2.0)
-    plain = beam(model, src, src_len, beam_size=2, max_len=10)
+    plain = beam_search(model, src, src_len, beam_size=2, max_len=10)
     assert plain.tokens == [[[B]]]
-    penalised = beam(model, src, src_len, beam_size=2, length_penalty=2.0, n_best=2, max_len=10)
+    penalised = beam_search(model, src, src_len, beam_size=2, length_penalty=2.0, n_best=2, max_len=10)
     assert penalised.tokens == [[[A, A, A, A], [B]]]
     assert penalised.scores[0] == pytest.approx([long_lp / gnmt(5, 2.0), short_lp / gnmt(2, 2.0)], abs=1e-5)
     assert penalised.log_probs[0] == pytest.approx([long_lp, short_lp], abs=1e-5)
     # [B] finishes first; the search must not stop there, as A A A A, still live, will beat it
-    assert beam(model, src, src_len, beam_size=2, length_penalty=2.0, max_len=10).tokens == [[[A, A, A, A]]]
+    assert beam_search(model, src, src_len, beam_size=2, length_penalty=2.0, max_len=10).tokens == [[[A, A, A, A]]]
 
 
 def test_pad_and_sos_are_never_output():
     model = TableModel({A: {(): {PAD: 0.5, SOS: 0.3, C: 0.2}, (C,): {PAD: 0.6, SOS: 0.3, EOS: 0.1}}})
     src, src_len = table_src(A)
     assert greedy(model, src, src_len, max_len=5).tokens == [[[C]]]
-    assert beam(model, src, src_len, beam_size=3, n_best=2, max_len=5).tokens[0][0] == [C]
+    assert beam_search(model, src, src_len, beam_size=3, n_best=2, max_len=5).tokens[0][0] == [C]
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
@@ -168,7 +169,7 @@ def test_beam_size_one_is_greedy(seed):
     src, src_len = random_batch(seed)
     limits = max_output_length(src_len, a=1.0, b=2)
     g = greedy(model, src, src_len, max_len=limits)
-    b = beam(model, src, src_len, beam_size=1, max_len=limits)
+    b = beam_search(model, src, src_len, beam_size=1, max_len=limits)
     assert b.tokens == g.tokens
     for gs, bs in zip(g.scores, b.scores):
         assert bs == pytest.approx(gs, abs=1e-5)
@@ -182,7 +183,7 @@ def test_wider_beam_scores_at_least_greedy(seed, k):
     model = TinyGRU(seed=seed, eos_bias=1.0)
     src, src_len = random_batch(seed)
     g = greedy(model, src, src_len, max_len=12)
-    b = beam(model, src, src_len, beam_size=k, max_len=12)
+    b = beam_search(model, src, src_len, beam_size=k, max_len=12)
     for gl, bl in zip(g.log_probs, b.log_probs):
         assert bl[0] >= gl[0] - 1e-5
 
@@ -193,7 +194,7 @@ def test_batched_equals_one_sentence_at_a_time():
     limits = max_output_length(src_len, a=1.0, b=3)
     searches = [
         lambda s, n, lim: greedy(model, s, n, max_len=lim, need_attention=True),
-        lambda s, n, lim: beam(model, s, n, beam_size=3, n_best=2, length_penalty=1.0, max_len=lim, need_attention=True),
+        lambda s, n, lim: beam_search(model, s, n, beam_size=3, n_best=2, length_penalty=1.0, max_len=lim, need_attention=True),
     ]
     for search in searches:
         batched = search(src, src_len, limits)
@@ -238,7 +239,7 @@ def test_a_beam_holding_every_hypothesis_finds_the_exhaustive_best(alpha):
     # loses nothing the best could come from, and its early stop must not cut a winner off
     model = TinyGRU(seed=8, vocab=6, eos_bias=-1.0)
     src, src_len = random_batch(8, batch=4)
-    hyps = beam(model, src, src_len, beam_size=36, length_penalty=alpha, max_len=4)
+    hyps = beam_search(model, src, src_len, beam_size=36, length_penalty=alpha, max_len=4)
     expected = exhaustive_best(model, src, src_len, max_len=4, alpha=alpha)
     assert [s[0] for s in hyps.scores] == pytest.approx(expected, abs=1e-5)
 
@@ -247,7 +248,7 @@ def test_a_beam_holding_every_hypothesis_finds_the_exhaustive_best(alpha):
 def test_n_best_lists_are_sorted_and_distinct(alpha):
     model = TinyGRU(seed=5, eos_bias=0.5)
     src, src_len = random_batch(5)
-    hyps = beam(model, src, src_len, beam_size=5, n_best=3, length_penalty=alpha, max_len=10)
+    hyps = beam_search(model, src, src_len, beam_size=5, n_best=3, length_penalty=alpha, max_len=10)
     for tokens, scores, log_probs in zip(hyps.tokens, hyps.scores, hyps.log_probs):
         assert len(tokens) == 3 and len({tuple(t) for t in tokens}) == 3
         assert scores == sorted(scores, reverse=True)
@@ -273,7 +274,7 @@ def test_beam_returns_the_log_prob_and_attention_of_its_tokens():
     # a seed where EOS often sits among the beams mid-search, which moves the live ones around
     model = TinyGRU(seed=10, eos_bias=0.5)
     src, src_len = random_batch(10, batch=4)
-    hyps = beam(model, src, src_len, beam_size=4, n_best=4, length_penalty=1.0, max_len=7, need_attention=True)
+    hyps = beam_search(model, src, src_len, beam_size=4, n_best=4, length_penalty=1.0, max_len=7, need_attention=True)
     for i in range(len(src)):
         for tokens, log_prob, attention in zip(hyps.tokens[i], hyps.log_probs[i], hyps.attention[i]):
             generated = tokens + [EOS] * (len(tokens) < 7)
@@ -291,11 +292,11 @@ def test_per_row_max_length_is_respected():
     assert limits.tolist() == [int(0.5 * n + 1) for n in src_len.tolist()]
     for hyps in (
         greedy(model, src, src_len, max_len=limits),
-        beam(model, src, src_len, beam_size=3, n_best=3, length_penalty=1.0, max_len=limits),
+        beam_search(model, src, src_len, beam_size=3, n_best=3, length_penalty=1.0, max_len=limits),
     ):
         for tokens, limit in zip(hyps.tokens, limits.tolist()):
             assert [len(t) for t in tokens] == [limit] * len(tokens)
-    hyps = beam(model, src, src_len, beam_size=2, max_len=4)
+    hyps = beam_search(model, src, src_len, beam_size=2, max_len=4)
     assert all(len(t) == 4 for nbest in hyps.tokens for t in nbest)
 
 
@@ -303,7 +304,7 @@ def test_attention_has_one_row_per_generated_token():
     model = TinyGRU(seed=7, eos_bias=1.5)
     src, src_len = random_batch(7)
     for hyps in (greedy(model, src, src_len, max_len=8, need_attention=True),
-                 beam(model, src, src_len, beam_size=4, n_best=2, max_len=8, need_attention=True)):
+                 beam_search(model, src, src_len, beam_size=4, n_best=2, max_len=8, need_attention=True)):
         ended = 0
         for tokens, attention, n in zip(hyps.tokens, hyps.attention, src_len.tolist()):
             for toks, attn in zip(tokens, attention):
@@ -314,7 +315,7 @@ def test_attention_has_one_row_per_generated_token():
         assert ended > 0
     no_attention = TinyGRU(seed=7, attention=False)
     assert greedy(no_attention, src, src_len, max_len=8, need_attention=True).attention is None
-    assert beam(no_attention, src, src_len, beam_size=2, max_len=8, need_attention=True).attention is None
+    assert beam_search(no_attention, src, src_len, beam_size=2, max_len=8, need_attention=True).attention is None
     assert greedy(model, src, src_len, max_len=8).attention is None  # not asked for: not collected
 
 
@@ -322,6 +323,6 @@ def test_bad_arguments_are_refused():
     model = TinyGRU(seed=0)
     src, src_len = random_batch(0, batch=2)
     with pytest.raises(ValueError):
-        beam(model, src, src_len, beam_size=2, n_best=3, max_len=5)
+        beam_search(model, src, src_len, beam_size=2, n_best=3, max_len=5)
     with pytest.raises(ValueError):
         greedy(model, src, src_len, max_len=0)

@@ -8,7 +8,7 @@ import torch
 
 import nmt.spm
 from nmt.config import DataConfig
-from nmt.interface import EOS, PAD, SOS, UNK
+from nmt.specials import EOS, PAD, SOS, UNK
 from nmt.spm import SpmTokenizer
 from nmt.tokenizers import build_tokenizers, tokenizer_from_dict
 from nmt.vocab import Lang
@@ -119,34 +119,34 @@ def test_vocab_size_below_the_alphabet_is_a_clear_error(train_lines):
 
 def test_joint_vocab_is_one_tokenizer_for_both_sides(pairs):
     cfg = DataConfig(tokenizer="spm", vocab_size=500, joint_vocab=True)
-    src, tgt = build_tokenizers(pairs["train"][:5000], cfg)
-    assert src is tgt
+    src, trg = build_tokenizers(pairs["train"][:5000], cfg)
+    assert src is trg
     assert isinstance(src, SpmTokenizer) and src.name == "en+fr"
 
 
 def test_separate_vocabs_are_trained_on_their_own_side(pairs):
     cfg = DataConfig(tokenizer="spm", vocab_size=500, joint_vocab=False)
-    src, tgt = build_tokenizers(pairs["train"][:5000], cfg)
+    src, trg = build_tokenizers(pairs["train"][:5000], cfg)
     french = "Je ne sais pas ce qu'il veut."
-    assert (src.name, tgt.name) == ("en", "fr")
-    assert len(tgt.tokens(french)) < len(src.tokens(french))
-    assert {src.id_to_token(i) for i in range(len(src))} != {tgt.id_to_token(i) for i in range(len(tgt))}
+    assert (src.name, trg.name) == ("en", "fr")
+    assert len(trg.tokens(french)) < len(src.tokens(french))
+    assert {src.id_to_token(i) for i in range(len(src))} != {trg.id_to_token(i) for i in range(len(trg))}
 
 
 def test_word_tokenizers_follow_min_count_and_vocab_size(pairs):
     cfg = DataConfig(tokenizer="word", vocab_size=300, min_count=2, joint_vocab=False)
-    src, tgt = build_tokenizers(pairs["train"], cfg)
-    assert isinstance(src, Lang) and isinstance(tgt, Lang)
-    assert len(src) == len(tgt) == 300
-    assert "homme" in tgt.word2index and "homme" not in src.word2index
+    src, trg = build_tokenizers(pairs["train"], cfg)
+    assert isinstance(src, Lang) and isinstance(trg, Lang)
+    assert len(src) == len(trg) == 300
+    assert "homme" in trg.word2index and "homme" not in src.word2index
     uncapped = build_tokenizers(pairs["train"], DataConfig(tokenizer="word", vocab_size=0, min_count=2, joint_vocab=False))[0]
     assert len(uncapped) > 300 and min(uncapped.word2count.values()) == 2
 
 
 def test_autoencoder_mode_shares_one_tokenizer_even_without_joint_vocab(pairs):
     french = [(fr, fr) for _, fr in pairs["train"][:2000]]
-    src, tgt = build_tokenizers(french, DataConfig(src="fr", tgt="fr", tokenizer="word", joint_vocab=False))
-    assert src is tgt and src.name == "fr"
+    src, trg = build_tokenizers(french, DataConfig(src="fr", trg="fr", tokenizer="word", joint_vocab=False))
+    assert src is trg and src.name == "fr"
 
 
 def test_tokenizer_from_dict_rebuilds_either_kind_and_refuses_others(unigram):

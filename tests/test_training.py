@@ -6,15 +6,15 @@ import pytest
 import torch
 
 from nmt.checkpoint import load_checkpoint, load_model
+from nmt.commands.train import main, train
 from nmt.config import Config, DataConfig, ModelConfig, TrainConfig
 from nmt.corpora import load_corpus
-from nmt.train import main, train
 from nmt.translator import Translator
 
 
 def copy_task_config(corpus, run_dir, **train_overrides) -> Config:
     return Config(
-        data=DataConfig(corpus=str(corpus), src="en", tgt="en", tokenizer="word", valid_size=25, test_size=0),
+        data=DataConfig(corpus=str(corpus), src="en", trg="en", tokenizer="word", valid_size=25, test_size=0),
         model=ModelConfig(emb_size=64, enc_hidden=64, dec_hidden=128, dropout=0.0),
         train=TrainConfig(**{"lr": 3e-3, "batch_tokens": 0, "batch_size": 32, "epochs": 40, "patience": 0,
                              "run_dir": str(run_dir), "valid_bleu_sentences": 25, "scheduler": "none", **train_overrides}),
@@ -40,9 +40,9 @@ def test_a_tiny_model_learns_to_copy_500_real_sentences(copy_run, short_sentence
 
 def test_the_checkpoint_round_trips_exactly(copy_run):
     ckpt = load_checkpoint(copy_run / "last.pt")
-    model, src_tok, tgt_tok, config = load_model(copy_run / "last.pt")
+    model, src_tok, trg_tok, config = load_model(copy_run / "last.pt")
     assert config.to_dict() == ckpt["config"]
-    assert src_tok is tgt_tok  # autoencoder: one vocabulary
+    assert src_tok is trg_tok  # autoencoder: one vocabulary
     for name, tensor in model.state_dict().items():
         assert torch.equal(tensor, ckpt["model"][name]), name
     assert src_tok.to_dict() == ckpt["tokenizers"]["src"]

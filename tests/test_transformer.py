@@ -7,8 +7,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from nmt.config import ModelConfig
-from nmt.interface import EOS, PAD, SOS
-from nmt.transformer import MultiHeadAttention, Transformer
+from nmt.models.transformer import MultiHeadAttention, Transformer
+from nmt.specials import EOS, PAD, SOS
 
 VOCAB = 20
 

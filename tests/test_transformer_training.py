@@ -4,10 +4,10 @@ import torch
 
 from nmt import search
 from nmt.checkpoint import load_checkpoint, load_model
+from nmt.commands.train import train
 from nmt.config import Config, DataConfig, ModelConfig, TrainConfig
 from nmt.corpora import load_corpus
 from nmt.data import make_batch
-from nmt.train import train
 from nmt.translator import Translator
 
 
@@ -15,7 +15,7 @@ from nmt.translator import Translator
 def transformer_copy_run(short_sentences, tmp_path_factory):
     run_dir = tmp_path_factory.mktemp("transformer-copy")
     train(Config(
-        data=DataConfig(corpus=str(short_sentences), src="en", tgt="en", tokenizer="word", valid_size=25, test_size=0),
+        data=DataConfig(corpus=str(short_sentences), src="en", trg="en", tokenizer="word", valid_size=25, test_size=0),
         model=ModelConfig(arch="transformer", d_model=64, heads=4, ff_size=128, enc_layers=2, dec_layers=2, dropout=0.0),
         train=TrainConfig(lr=3e-3, scheduler="inverse_sqrt", warmup=50, batch_tokens=0, batch_size=32, epochs=25,
                           patience=0, valid_bleu_sentences=25, run_dir=str(run_dir)),
@@ -47,8 +47,8 @@ def test_on_the_trained_transformer_beam_one_is_greedy_and_beam_five_scores_at_l
     batch = make_batch([(tok.encode(s), []) for s in sources])
     limit = search.max_output_length(batch.src_len)
     greedy = search.greedy(model, batch.src, batch.src_len, max_len=limit)
-    one = search.beam(model, batch.src, batch.src_len, beam_size=1, max_len=limit)
-    five = search.beam(model, batch.src, batch.src_len, beam_size=5, max_len=limit)
+    one = search.beam_search(model, batch.src, batch.src_len, beam_size=1, max_len=limit)
+    five = search.beam_search(model, batch.src, batch.src_len, beam_size=5, max_len=limit)
     assert one.tokens == greedy.tokens
     assert all(b[0] >= g[0] - 1e-4 for b, g in zip(five.log_probs, greedy.log_probs))
 
@@ -60,7 +60,7 @@ def test_cached_decoding_inside_beam_search_gives_the_full_forward_logits(transf
     sources = [src for src, _ in load_corpus(config.data).valid][:8]
     batch = make_batch([(tok.encode(s), []) for s in sources])
     limit = search.max_output_length(batch.src_len)
-    hyps = search.beam(model, batch.src, batch.src_len, beam_size=4, n_best=4, max_len=limit)
+    hyps = search.beam_search(model, batch.src, batch.src_len, beam_size=4, n_best=4, max_len=limit)
     for row, (n_best, log_probs) in enumerate(zip(hyps.tokens, hyps.log_probs)):
         src, src_len = batch.src[row : row + 1, : batch.src_len[row]], batch.src_len[row : row + 1]
         ended = [(t, lp) for t, lp in zip(n_best, log_probs) if len(t) < limit[row]]  # those cut at the limit have no EOS

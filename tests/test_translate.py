@@ -7,13 +7,14 @@ import sys
 import pytest
 import sacrebleu
 import torch
+from tiny_checkpoints import ROOT, TINY_RNN, save_untrained, train_tiny
 
+import nmt.translator
 from nmt import search
 from nmt.checkpoint import FORMAT_VERSION, load_checkpoint
+from nmt.commands.translate import main
 from nmt.config import ModelConfig
-from nmt.translate import main
 from nmt.translator import Translator
-from tiny_checkpoints import ROOT, TINY_RNN, save_untrained, train_tiny
 
 LINES = ["forty-two", "", "seven thousand, one hundred and six", "nine", "three hundred and twelve"]
 LONG_LINE = " ".join(["one hundred and one"] * 75)  # 300 words; training lines have at most 8
@@ -75,7 +76,7 @@ def test_n_best_gives_k_numbered_lines_per_input_best_first(checkpoint, translat
     for first in (0, 4):
         scores = [float(score) for _, score, _ in rows[first:first + 3]]
         assert scores == sorted(scores, reverse=True)
-    best = translator.translate(LINES[:3], beam=4)
+    best = translator.translate(LINES[:3], beam_size=4)
     assert [rows[0][2], rows[4][2]] == [best[0], best[2]]
 
 
@@ -92,7 +93,7 @@ def test_ref_prints_bleu_chrf_and_ter_with_signatures(checkpoint, tmp_path, caps
 
 def test_several_reference_files_are_one_multi_reference_set(checkpoint, translator, tmp_path, capsys):
     wrong = write(tmp_path / "wrong.fr", ["zéro"] * len(LINES))
-    right = write(tmp_path / "right.fr", translator.translate(LINES, beam=5))  # the model's own output
+    right = write(tmp_path / "right.fr", translator.translate(LINES, beam_size=5))  # the model's own output
     status, _, err = translate(capsys, "--checkpoint", checkpoint, "--input", write(tmp_path / "in.en", LINES), "--ref", wrong, right)
     assert status == 0, err
     assert "BLEU 100.00" in err and "nrefs:2" in err
@@ -117,7 +118,7 @@ def test_an_error_mid_translation_leaves_the_output_file_as_it_was(checkpoint, t
             raise KeyboardInterrupt
         return greedy(*args, **kwargs)
 
-    monkeypatch.setattr(search, "greedy", interrupted_on_second_batch)
+    monkeypatch.setattr(nmt.translator, "greedy", interrupted_on_second_batch)
     status, _, err = translate(capsys, "--checkpoint", checkpoint, "--input", write(tmp_path / "in.en", LINES),
                                "--output", output, "--beam", "1", "--batch-size", "1")
     assert status == 130 and "interrupted" in err
@@ -187,7 +188,7 @@ def test_impossible_search_options_are_refused(options, message, checkpoint, tmp
 
 def test_max_len_limits_every_output(translator):
     for options in ({"max_len": 2}, {"max_len_a": 0.0, "max_len_b": 2}):
-        for translation in translator.translate_n_best([LONG_LINE, "nine"], beam=3, **options):
+        for translation in translator.translate_n_best([LONG_LINE, "nine"], beam_size=3, **options):
             assert len(translation.tokens[0]) <= 2
 
 
@@ -212,7 +213,7 @@ def test_interactive_mode_shows_the_beams_n_best_for_each_line(checkpoint, trans
     lines = out.splitlines()
     assert [line for line in lines if line.startswith(">")] == ["> nine", "> ", "> I am nine"]
     assert len(lines) == 3 + 3 + 3  # three echoes, three hypotheses for each non-empty line
-    nine = translator.translate_n_best(["nine"], beam=3, n_best=3)[0]
+    nine = translator.translate_n_best(["nine"], beam_size=3, n_best=3)[0]
     assert [line.split(maxsplit=2)[2] for line in lines[1:4]] == nine.hypotheses
     assert [float(line.split()[1]) for line in lines[1:4]] == pytest.approx(nine.scores, abs=1e-4)
     assert err == "note: 2 unknown words (read as <unk>), e.g. I, am\n"
@@ -254,7 +255,7 @@ def test_a_model_without_attention_has_nothing_to_plot(tmp_path, capsys):
 
 
 def test_attention_labels_match_the_attention_shape(translator):
-    [translation] = translator.translate_n_best(["seven thousand, one hundred and six"], beam=2, attention=True)
+    [translation] = translator.translate_n_best(["seven thousand, one hundred and six"], beam_size=2, attention=True)
     rows, columns = translation.attention[0].shape
     assert columns == len(translator.source_tokens(translation.source))
     assert rows == len(translator.output_tokens(translation))
@@ -264,6 +265,6 @@ def test_the_readme_python_api_snippet(checkpoint):
     from nmt import Translator
 
     translator = Translator.from_checkpoint(checkpoint)
-    [translation] = translator.translate(["I am cold."], beam=5)
+    [translation] = translator.translate(["I am cold."], beam_size=5)
     assert isinstance(translation, str)
-    assert translator.translate(["nine", ""], beam=5)[1] == ""
+    assert translator.translate(["nine", ""], beam_size=5)[1] == ""

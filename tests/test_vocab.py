@@ -6,7 +6,7 @@ import zipfile
 import pytest
 import torch
 
-from nmt.interface import EOS, PAD, SOS, UNK
+from nmt.specials import EOS, PAD, SOS, UNK
 from nmt.vocab import Lang, detokenize, tokenize
 
 

@@ -16,16 +16,14 @@ TORCH_RNNS = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}
 
 
 def make_rnn(cell: str, impl: str, input_size: int, hidden_size: int, *, layers: int = 1, bidirectional: bool = False, dropout: float = 0.0) -> nn.Module:
-    if cell not in TORCH_RNNS:
-        raise ValueError(f"unknown cell {cell!r}: choose lstm, gru or rnn")
     dropout = dropout if layers > 1 else 0.0  # torch warns about dropout on a single layer
-    if impl == "torch":
-        return TORCH_RNNS[cell](input_size, hidden_size, num_layers=layers, bidirectional=bidirectional, dropout=dropout, batch_first=True)
     if impl == "scratch":
-        from nmt.cells import ScratchRNN
+        from nmt.models.cells import ScratchRNN
 
-        return ScratchRNN(cell, input_size, hidden_size, num_layers=layers, bidirectional=bidirectional, dropout=dropout, batch_first=True)
-    raise ValueError(f"unknown rnn implementation {impl!r}: choose torch or scratch")
+        return ScratchRNN(cell, input_size, hidden_size, num_layers=layers, bidirectional=bidirectional,
+                          dropout=dropout, batch_first=True)
+    return TORCH_RNNS[cell](input_size, hidden_size, num_layers=layers, bidirectional=bidirectional, dropout=dropout,
+                            batch_first=True)
 
 
 def run_rnn(rnn: nn.Module, x: Tensor, lengths: Optional[Tensor] = None, hx=None):

@@ -1,36 +1,42 @@
-"""What the translate and evaluate commands share: the search options, loading a checkpoint
-into a Translator, and turning every expected failure into one line on stderr.
-
-Exit status: 0 done, 1 bad input (checkpoint, text file, corpus), 2 bad options, 130 interrupted.
-"""
+"""What the programs share: exit statuses, one-line errors, the device, and for translate and
+evaluate the search options and loading a checkpoint into a Translator."""
 from __future__ import annotations
 
 import argparse
 import logging
 import sys
 from contextlib import contextmanager
+from enum import IntEnum
 from typing import Callable, Iterator, Sequence
 
 import torch
 
 from nmt.checkpoint import CheckpointError
-from nmt.corpora import CorpusError
+from nmt.commands.textio import TextFileError
 from nmt.plot import PlotError
-from nmt.textio import TextFileError
+from nmt.text import CorpusError
 from nmt.translator import Translator
 
-EXIT_ERROR, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130
 EXAMPLES_OF_UNKNOWN = 5
 DEFAULT_BEAM = 5
 
 
+class Exit(IntEnum):
+    """The exit status of every program."""
+
+    OK = 0
+    ERROR = 1  # bad input or a failure: corpus, checkpoint, text file, training, disk
+    USAGE = 2  # bad options, as for argparse's own errors
+    INTERRUPTED = 130  # Ctrl-C or SIGTERM, as a shell reports SIGINT
+
+
 class UsageError(ValueError):
-    """Options that no run can use: exit status 2, as for argparse's own errors."""
+    """Options that no run can use: Exit.USAGE."""
 
 
 class OneLineErrorParser(argparse.ArgumentParser):
     def error(self, message):  # argparse's own prints the whole usage first, 40 lines for train_nmt.py
-        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see --help)\n")
+        self.exit(Exit.USAGE, f"{self.prog}: error: {message} (see --help)\n")
 
 
 def add_search_options(parser: argparse.ArgumentParser) -> None:
@@ -53,7 +59,7 @@ def search_options(args: argparse.Namespace, *, n_best: int = 1) -> dict:
     if args.batch_size < 1:
         raise UsageError(f"--batch-size must be at least 1, not {args.batch_size}")
     return {
-        "beam": max(DEFAULT_BEAM, n_best) if args.beam is None else args.beam,
+        "beam_size": max(DEFAULT_BEAM, n_best) if args.beam is None else args.beam,
         "n_best": n_best,
         "length_penalty": args.length_penalty,
         "batch_size": args.batch_size,
@@ -79,7 +85,7 @@ def load_translator(args: argparse.Namespace, options: dict) -> Translator:
     """The checkpoint's Translator, once ``options`` are known to suit its model."""
     translator = Translator.from_checkpoint(args.checkpoint, pick_device(args.device))
     try:
-        translator.check_options(**{k: options[k] for k in ("beam", "n_best", "max_len", "max_len_a", "max_len_b")})
+        translator.check_options(**options)
     except ValueError as e:
         raise UsageError(str(e)) from None
     return translator
@@ -104,14 +110,18 @@ def run(command: Callable[[argparse.Namespace], int], args: argparse.Namespace) 
         with _warnings_to_stderr():
             return command(args)
     except UsageError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return EXIT_USAGE
+        return fail(e, Exit.USAGE)
     except (CheckpointError, CorpusError, PlotError, TextFileError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return EXIT_ERROR
+        return fail(e, Exit.ERROR)
     except KeyboardInterrupt:
         print("interrupted: nothing was written", file=sys.stderr)
-        return EXIT_INTERRUPTED
+        return Exit.INTERRUPTED
+
+
+def fail(error: Exception, status: Exit) -> Exit:
+    """``error`` as one line on stderr, and the status to exit with."""
+    print(f"error: {error}", file=sys.stderr)
+    return status
 
 
 @contextmanager

@@ -13,9 +13,10 @@ from typing import Optional
 import torch
 from torch import Tensor, nn
 
-from nmt.attention import BahdanauAttention
-from nmt.interface import PAD, Encoded
-from nmt.rnn import make_rnn, run_rnn
+from nmt.models.attention import BahdanauAttention
+from nmt.models.interface import Encoded
+from nmt.models.rnn import make_rnn, run_rnn
+from nmt.specials import PAD
 
 
 @dataclass

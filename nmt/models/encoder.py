@@ -4,8 +4,9 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from nmt.interface import PAD, Encoded, lengths_to_mask
-from nmt.rnn import make_rnn, run_rnn
+from nmt.models.interface import Encoded, lengths_to_mask
+from nmt.models.rnn import make_rnn, run_rnn
+from nmt.specials import PAD
 
 
 class RNNEncoder(nn.Module):

@@ -25,7 +25,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from nmt.config import ModelConfig
-from nmt.interface import Encoded, lengths_to_mask
+from nmt.models.interface import Encoded, lengths_to_mask
 
 
 class MultiHeadAttention(nn.Module):
@@ -268,7 +268,7 @@ def attention_mask(mask: Tensor) -> Tensor:
 
 
 class Transformer(nn.Module):
-    """Encoder-decoder Transformer with the interface of nmt.interface.Seq2SeqModel.
+    """Encoder-decoder Transformer with the interface of nmt.models.interface.Seq2SeqModel.
 
     Token embeddings are scaled by sqrt(d_model). With ``cfg.tie_embeddings`` the output
     projection is the target embedding matrix, and with ``shared_vocab`` (one tokenizer for
@@ -277,14 +277,8 @@ class Transformer(nn.Module):
 
     def __init__(self, cfg: ModelConfig, *, src_vocab_size: int, trg_vocab_size: int, shared_vocab: bool):
         super().__init__()
-        if cfg.norm not in ("pre", "post"):
-            raise ValueError(f"norm must be 'pre' or 'post', not {cfg.norm!r}")
-        if cfg.positions not in ("sinusoidal", "learned"):
-            raise ValueError(f"positions must be 'sinusoidal' or 'learned', not {cfg.positions!r}")
         if shared_vocab and src_vocab_size != trg_vocab_size:
             raise ValueError("a shared vocabulary needs src_vocab_size == trg_vocab_size")
-        if cfg.dec_layers < 1:
-            raise ValueError("the decoder needs at least one layer")
         self.trg_vocab_size = trg_vocab_size
         self.heads = cfg.heads
         self.d_head = cfg.d_model // cfg.heads

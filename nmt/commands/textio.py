@@ -1,17 +1,17 @@
 """Text files in and out for the command-line tools: UTF-8 lines in, lines written atomically.
 
 A line is what ends at "\\n", so line numbers agree with ``wc -l`` and editors; each line is
-normalised as the corpus was (``nmt.corpora.normalize``), so a stray "\\r", a no-break space or
+normalised as the corpus was (``nmt.text.normalize``), so a stray "\\r", a no-break space or
 a decomposed accent reads as it did in training.
 """
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 from typing import Iterable
 
-from nmt.corpora import normalize
+from nmt.files import atomic_write
+from nmt.text import normalize
 
 STDIN = "-"
 
@@ -43,19 +43,10 @@ def _decode(raw: bytes, name: str, number: int) -> str:
 
 
 def write_lines_atomic(path: str | Path, lines: Iterable[str]) -> None:
-    """Write ``lines`` to ``path`` through a temporary file in the same folder, renamed into place
-    once complete: on any error, ``path`` is left as it was and the temporary file is removed."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    """Write ``lines`` to ``path`` whole or not at all: on any error ``path`` is left as it was."""
     try:
-        with open(tmp, "w", encoding="utf-8", newline="\n") as f:
+        with atomic_write(path, "w", encoding="utf-8", newline="\n") as f:
             for line in lines:
                 f.write(line + "\n")
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException as e:
-        tmp.unlink(missing_ok=True)
-        if isinstance(e, OSError):
-            raise TextFileError(f"{path}: cannot write ({e.strerror or e})") from None
-        raise
+    except OSError as e:
+        raise TextFileError(f"{path}: cannot write ({e.strerror or e})") from None

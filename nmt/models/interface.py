@@ -17,8 +17,6 @@ from typing import Optional, Protocol
 import torch
 from torch import Tensor
 
-PAD, SOS, EOS, UNK = 0, 1, 2, 3
-
 
 @dataclass
 class Encoded:

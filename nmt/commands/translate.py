@@ -21,10 +21,20 @@ from typing import Iterator, Sequence
 from tqdm import tqdm
 
 from nmt import plot
-from nmt.cli import DEFAULT_BEAM, OneLineErrorParser, UsageError, add_search_options, load_translator, note, report_unknown_words, run, search_options
-from nmt.corpora import normalize
-from nmt.evaluate import score
-from nmt.textio import STDIN, TextFileError, read_lines, write_lines_atomic
+from nmt.commands.cli import (
+    DEFAULT_BEAM,
+    OneLineErrorParser,
+    UsageError,
+    add_search_options,
+    load_translator,
+    note,
+    report_unknown_words,
+    run,
+    search_options,
+)
+from nmt.commands.textio import STDIN, TextFileError, read_lines, write_lines_atomic
+from nmt.metrics import score
+from nmt.text import normalize
 from nmt.translator import Translation, Translator
 
 

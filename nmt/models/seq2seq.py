@@ -1,23 +1,20 @@
-"""The model facade: RNN encoder -> bridge -> decoder behind the interface in interface.py,
-and ``build_model`` which makes either architecture from a ModelConfig."""
+"""The RNN model: encoder -> bridge -> decoder behind the interface in interface.py."""
 from __future__ import annotations
 
 import dataclasses
 
 from torch import Tensor, nn
 
-from nmt.bridge import Bridge
 from nmt.config import ModelConfig
-from nmt.decoder import RNNDecoder, RNNState
-from nmt.encoder import RNNEncoder
-from nmt.interface import Encoded
+from nmt.models.bridge import Bridge
+from nmt.models.decoder import RNNDecoder, RNNState
+from nmt.models.encoder import RNNEncoder
+from nmt.models.interface import Encoded
 
 
 class RNNSeq2Seq(nn.Module):
     def __init__(self, cfg: ModelConfig, *, src_vocab_size: int, trg_vocab_size: int):
         super().__init__()
-        if cfg.attention not in ("bahdanau", "none"):
-            raise ValueError(f"unknown attention {cfg.attention!r}: choose bahdanau or none")
         self.trg_vocab_size = trg_vocab_size
         self.encoder = RNNEncoder(
             src_vocab_size, emb_size=cfg.emb_size, hidden=cfg.enc_hidden, cell=cfg.cell, layers=cfg.layers,
@@ -47,13 +44,3 @@ class RNNSeq2Seq(nn.Module):
     def forward(self, src: Tensor, src_len: Tensor, trg_in: Tensor, teacher_forcing: float = 1.0) -> Tensor:
         encoded = self.encode(src, src_len)
         return self.decoder(trg_in, self.init_state(encoded), encoded, teacher_forcing)
-
-
-def build_model(cfg: ModelConfig, *, src_vocab_size: int, trg_vocab_size: int, shared_vocab: bool) -> nn.Module:
-    if cfg.arch == "rnn":
-        return RNNSeq2Seq(cfg, src_vocab_size=src_vocab_size, trg_vocab_size=trg_vocab_size)
-    if cfg.arch == "transformer":
-        from nmt.transformer import Transformer
-
-        return Transformer(cfg, src_vocab_size=src_vocab_size, trg_vocab_size=trg_vocab_size, shared_vocab=shared_vocab)
-    raise ValueError(f"unknown architecture {cfg.arch!r}: choose rnn or transformer")

@@ -1,0 +1,109 @@
+"""``python -m nmt evaluate``: translate a split of the checkpoint's own corpus and score it."""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+from typing import Sequence
+
+from tqdm import tqdm
+
+from nmt.commands.cli import (
+    OneLineErrorParser,
+    UsageError,
+    add_search_options,
+    load_translator,
+    run,
+    search_options,
+)
+from nmt.config import DataConfig
+from nmt.corpora import group_by_source, load_corpus
+from nmt.metrics import reconstruction, score
+from nmt.text import CorpusError
+
+
+def mark_first_difference(output: str, reference: str) -> str:
+    """``output`` with its first word that differs from ``reference`` in [[...]]; [[]] marks
+    where it ends too early. An output equal to its reference comes back as it is."""
+    out, ref = output.split(), reference.split()
+    for k, (o, r) in enumerate(zip(out, ref)):
+        if o != r:
+            return " ".join(out[:k] + [f"[[{o}]]"] + out[k + 1:])
+    if len(out) < len(ref):
+        return " ".join(out + ["[[]]"])
+    if len(out) > len(ref):
+        return " ".join(out[:len(ref)] + [f"[[{out[len(ref)]}]]"] + out[len(ref) + 1:])
+    return output
+
+
+
+CLI_DOC = """Translate a split of the checkpoint's own corpus and score it.
+
+The split is rebuilt from the data settings and seed stored in the checkpoint, so --split test
+is the very test set held out in training, every reference of each source sentence included.
+Prints BLEU, chrF and TER with sacrebleu's signatures; with --reconstruction (autoencoders)
+exact match, token accuracy and BLEU, and the first sentences that came back wrong, with
+their first wrong word in [[...]].
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = OneLineErrorParser(prog="python -m nmt evaluate", description=CLI_DOC, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_search_options(parser)
+    parser.add_argument("--split", choices=("test", "valid", "train"), default="test", help="which split (default: test)")
+    parser.add_argument("--corpus", help="where the checkpoint's corpus is now, when it has moved since training")
+    parser.add_argument("--limit", type=int, default=0, metavar="N", help="score only the split's first N source sentences (a random sample; 0: all)")
+    parser.add_argument("--reconstruction", action="store_true", help="an autoencoder's report: exact match, token accuracy, BLEU")
+    parser.add_argument("--examples", type=int, default=5, metavar="N", help="sentences to show; with --reconstruction, wrong ones (default: 5)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return run(evaluate_split, build_parser().parse_args(argv))
+
+
+def evaluate_split(args: argparse.Namespace) -> int:
+    if args.limit < 0 or args.examples < 0:
+        raise UsageError("--limit and --examples take a number of sentences, 0 or more")
+    options = search_options(args)
+    translator = load_translator(args, options)
+    data = translator.config.data
+    if args.reconstruction and not data.autoencoder:
+        raise UsageError(f"{args.checkpoint} translates {data.src}->{data.trg}; --reconstruction needs an autoencoder "
+                         "(train_nmt.py --autoencoder)")
+    groups = _split_groups(data, split=args.split, corpus=args.corpus)[: args.limit or None]
+    sources = [source for source, _ in groups]
+    references = [refs for _, refs in groups]
+    print(f"{args.checkpoint}: {args.split} split of {args.corpus or data.corpus} ({data.src}->{data.trg}): "
+          f"{len(sources)} sentences, {sum(map(len, references))} references; beam {options['beam_size']}")
+    with tqdm(total=len(sources), unit="sentence", disable=None, file=sys.stderr) as progress:
+        outputs = translator.translate(sources, progress=progress, **options)
+    if args.reconstruction:
+        print(reconstruction(outputs, sources, tokens=translator.trg_tok.tokens))
+        # the sentences that came back wrong: a right one would show nothing
+        wrong = [(source, output) for source, output in zip(sources, outputs) if output != source]
+        for source, output in wrong[: args.examples]:
+            print(f"\n  input:          {source}\n  reconstruction: {mark_first_difference(output, source)}")
+    else:
+        print(score(outputs, references))
+        for source, output, refs in list(zip(sources, outputs, references))[: args.examples]:
+            print(f"\n  source:      {source}\n  translation: {output}\n  reference:   {refs[0]}"
+                  + "".join(f"\n               {ref}" for ref in refs[1:]))
+    return 0
+
+
+def _split_groups(data: DataConfig, *, split: str, corpus: str | None) -> list[tuple[str, list[str]]]:
+    """(source, its references) of one split, rebuilt as training built it."""
+    try:
+        splits = load_corpus(dataclasses.replace(data, corpus=corpus) if corpus else data)
+    except CorpusError as e:
+        hint = "" if corpus else "; if the corpus has moved, give its place with --corpus"
+        raise CorpusError(f"{e}{hint}") from None
+    groups = group_by_source(getattr(splits, split))
+    if not groups:
+        raise CorpusError(f"the {split} split of {corpus or data.corpus} is empty (the checkpoint's data settings hold none out)")
+    return groups
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,89 @@
+"""train_nmt.py's options: every config field is a flag, and a JSON or TOML file may set them too.
+
+Precedence, lowest first: the dataclass defaults, the Transformer's CPU defaults (when
+``--arch transformer``), the ``--config`` file, the flags. Help texts, allowed values and
+limits come from the fields in nmt/config.py, which also checks them.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from nmt.commands.cli import OneLineErrorParser, UsageError
+from nmt.config import (
+    SECTION_TYPES,
+    Config,
+    ConfigError,
+    DataConfig,
+    ModelConfig,
+    choices,
+    flag,
+)
+
+ALIASES = {"ff_size": ["--ff"]}
+
+# A Transformer trained for minutes on a CPU gets a few hundred updates: the usual GPU recipe
+# (warm-up over 4000 steps of 25k-token batches) would never reach its peak rate. Smaller
+# batches give more updates, and a short warm-up lets a pre-norm model use a high rate early.
+TRANSFORMER_DEFAULTS = {
+    "model": {"dropout": 0.1},
+    "train": {"scheduler": "inverse_sqrt", "lr": 2e-3, "warmup": 300, "batch_tokens": 3000, "label_smoothing": 0.1},
+}
+
+
+def build_parser(description: str) -> argparse.ArgumentParser:
+    parser = OneLineErrorParser(prog="train_nmt.py", description=description,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--config", type=Path, help="JSON or TOML file with data/model/train sections")
+    parser.add_argument("--autoencoder", action="store_true", help="reconstruct the source: target language = source language")
+    parser.add_argument("--resume", action="store_true", help="continue the run in --run-dir from its last.pt")
+    parser.add_argument("--verbose", action="store_true")
+    for section, cls in SECTION_TYPES.items():
+        group = parser.add_argument_group(section)
+        for f in dataclasses.fields(cls):
+            allowed = choices(cls, f.name)
+            help_text = f.metadata.get("help", "") + (f" ({', '.join(allowed)})" if allowed else "")
+            kwargs: dict[str, Any] = {"dest": f"{section}.{f.name}", "default": argparse.SUPPRESS,
+                                      "help": f"{help_text} (default: {f.default})".strip()}
+            if type(f.default) is bool:
+                kwargs["action"] = argparse.BooleanOptionalAction
+            else:
+                kwargs["type"] = type(f.default)
+            group.add_argument(flag(section, f), *ALIASES.get(f.name, []), **kwargs)
+    return parser
+
+
+def make_config(args: argparse.Namespace) -> Config:
+    """Dataclass defaults <- architecture defaults <- config file <- flags, checked."""
+    given: dict[str, dict[str, Any]] = {section: {} for section in SECTION_TYPES}
+    for key, value in vars(args).items():
+        if "." in key:
+            section, name = key.split(".")
+            given[section][name] = value
+    from_file = read_config_file(args.config) if args.config else {}
+    arch = given["model"].get("arch", from_file.get("model", {}).get("arch", ModelConfig.arch))
+    merged: dict[str, dict[str, Any]] = {section: {} for section in SECTION_TYPES}
+    for layer in (TRANSFORMER_DEFAULTS if arch == "transformer" else {}, from_file, given):
+        for section in merged:
+            merged[section].update(layer.get(section, {}))
+    if arch == "transformer" and "layers" in given["model"]:
+        for name in ("enc_layers", "dec_layers"):
+            merged["model"][name] = given["model"].get(name, given["model"]["layers"])
+    if args.autoencoder:
+        merged["data"]["trg"] = merged["data"].get("src", DataConfig.src)
+    try:
+        return Config.from_dict(merged)
+    except (TypeError, ConfigError) as e:
+        raise UsageError(str(e)) from None
+
+
+def read_config_file(path: Path) -> dict[str, dict[str, Any]]:
+    try:
+        text = path.read_text(encoding="utf-8")
+        return tomllib.loads(text) if path.suffix == ".toml" else json.loads(text)
+    except (OSError, ValueError) as e:
+        raise UsageError(f"{path}: cannot read config ({e})") from None

@@ -1,0 +1,218 @@
+"""Training from the command line: config -> corpus -> tokenizers -> batches -> model -> Learner.
+
+Every field of the three config dataclasses is a flag (``--batch-tokens``, ``--enc-hidden``,
+...); a JSON or TOML file given with ``--config`` may set the same options in ``data``,
+``model`` and ``train`` sections, and flags win over it.
+"""
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import random
+import shlex
+import signal
+import sys
+from functools import partial
+from pathlib import Path
+from typing import Sequence
+
+import torch
+
+from nmt import corpora
+from nmt.callbacks import (
+    Checkpointer,
+    DeviceCallback,
+    EarlyStopping,
+    GradientClip,
+    SkipNonFiniteLoss,
+    StopOnSignal,
+    StopRule,
+)
+from nmt.checkpoint import (
+    CheckpointError,
+    load_checkpoint,
+    restore_model,
+    set_rng_state,
+    tokenizers_payload,
+)
+from nmt.commands.cli import Exit, UsageError, fail, pick_device
+from nmt.commands.options import build_parser, make_config
+from nmt.config import Config, TrainConfig
+from nmt.data import BatchedData, encode_pairs, fixed_batches
+from nmt.files import remove_leftovers
+from nmt.learner import Learner, TrainingError
+from nmt.loss import sequence_loss
+from nmt.metrics import bleu
+from nmt.models import build_model
+from nmt.reporting import MetricsLog, ProgressBar
+from nmt.schedules import InverseSqrtSchedule, PlateauSchedule
+from nmt.text import CorpusError
+from nmt.tokenizers import build_tokenizers
+from nmt.translator import Translator
+from nmt.validation import Validator
+
+log = logging.getLogger("nmt")
+
+VALID_BATCH_TOKENS = 2000  # at least: validation needs no gradients, so its batches can be larger
+
+
+class Interrupted(RuntimeError):
+    pass
+
+
+def train(config: Config, *, resume: bool = False) -> Path:
+    """Train as ``config`` says; returns the run folder (best.pt, last.pt, metrics.jsonl)."""
+    run_dir = Path(config.train.run_dir)
+    check_run_dir(run_dir)
+    if config.train.threads:
+        torch.set_num_threads(config.train.threads)
+    device = pick_device(config.train.device)
+
+    checkpoint = None
+    if resume:
+        checkpoint = load_checkpoint(run_dir / "last.pt")
+        config = _resumed_config(Config.from_dict(checkpoint["config"]), config)
+    random.seed(config.train.seed)
+    torch.manual_seed(config.train.seed)
+
+    splits = corpora.load_corpus(config.data)
+    config = dataclasses.replace(config, data=dataclasses.replace(config.data, corpus=splits.corpus))
+    if checkpoint is not None:
+        model, src_tok, trg_tok, _ = restore_model(checkpoint, run_dir / "last.pt")
+    else:
+        src_tok, trg_tok = _data_checked(build_tokenizers, splits.train, config.data)
+        model = build_model(config.model, src_tok, trg_tok)
+    log.info("vocabulary: %d source, %d target%s; model: %s, %.2fM parameters", len(src_tok), len(trg_tok),
+             " (joint)" if src_tok is trg_tok else "", config.model.arch, sum(p.numel() for p in model.parameters()) / 1e6)
+
+    train_data = _data_checked(BatchedData, encode_pairs(splits.train, src_tok, trg_tok, max_len=config.data.max_len),
+                               batch_tokens=config.train.batch_tokens, batch_size=config.train.batch_size,
+                               seed=config.train.seed)
+    valid_batches = fixed_batches(encode_pairs([(s, t) for s, t in splits.valid if s], src_tok, trg_tok),
+                                  batch_tokens=max(config.train.batch_tokens, VALID_BATCH_TOKENS),
+                                  batch_size=config.train.batch_size)
+    valid_groups = corpora.group_by_source(splits.valid)[: config.train.valid_bleu_sentences]
+
+    model.to(device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.train.lr)
+    translator = Translator(model, src_tok, trg_tok, device=device)
+    callbacks = [
+        DeviceCallback(device), StopOnSignal(), SkipNonFiniteLoss(), GradientClip(config.train.clip_norm),
+        StopRule(max_steps=config.train.max_steps, time_budget=config.train.time_budget * 60),
+        Validator(loss_batches=valid_batches, loss_fn=partial(_batch_loss, label_smoothing=0.0),
+                  sources=[s for s, _ in valid_groups], references=[refs for _, refs in valid_groups],
+                  translate=partial(translator.translate, batch_size=128), bleu=bleu, every=config.train.valid_every),
+        EarlyStopping(config.train.patience),
+        Checkpointer(run_dir, lambda: {"config": config.to_dict(), "tokenizers": tokenizers_payload(src_tok, trg_tok)}),
+        MetricsLog(run_dir / "metrics.jsonl", every=config.train.log_every),
+        ProgressBar(lambda epoch: len(train_data.epoch_batches(epoch))),
+    ]
+    if config.train.scheduler == "inverse_sqrt":
+        callbacks.append(InverseSqrtSchedule(config.train.lr, config.train.warmup))
+    elif config.train.scheduler == "plateau":
+        callbacks.append(PlateauSchedule(optimizer))
+
+    learner = Learner(model, batches=lambda epoch, start: train_data.batches(epoch, start=start),
+                      loss_fn=partial(_batch_loss, label_smoothing=config.train.label_smoothing),
+                      optimizer=optimizer, callbacks=callbacks, teacher_forcing=config.train.teacher_forcing)
+    if checkpoint is not None:
+        _restore_progress(learner, checkpoint)
+        log.info("resumed %s at step %d (epoch %d, batch %d)", run_dir / "last.pt", learner.step, learner.epoch + 1,
+                 learner.batch_in_epoch)
+    try:
+        learner.fit(config.train.epochs)
+    except torch.cuda.OutOfMemoryError:
+        raise TrainingError(_out_of_memory(learner, config.train)) from None
+
+    if learner.interrupted:
+        name = signal.Signals(learner.callback(StopOnSignal).received).name
+        raise Interrupted(f"stopped by {name} at step {learner.step}; {run_dir / 'last.pt'} is saved. "
+                          f"Continue with: {resume_command(run_dir, config)}")
+    return run_dir
+
+
+def check_run_dir(run_dir: Path) -> None:
+    """Fail before training, not at the first save, when checkpoints cannot be written; and
+    clear away the half-written checkpoints of a run that was killed."""
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        probe = run_dir / f".write-test-{os.getpid()}"
+        probe.write_bytes(b"\0" * 1024)
+        probe.unlink()
+        for leftover in remove_leftovers(run_dir):
+            log.info("removed %s, left by a save that never finished", leftover)
+    except OSError as e:
+        raise TrainingError(f"cannot write checkpoints to {run_dir}: {e.strerror or e}") from None
+
+
+def _resumed_config(stored: Config, given: Config) -> Config:
+    """The stopping rule and device may change on resume; the data and the model may not."""
+    return dataclasses.replace(stored, train=dataclasses.replace(
+        stored.train, epochs=given.train.epochs, max_steps=given.train.max_steps,
+        time_budget=given.train.time_budget, device=given.train.device, threads=given.train.threads))
+
+
+def _data_checked(make, *args, **kwargs):
+    """``make(*args, **kwargs)``, where a ValueError means the data and the options do not fit
+    (a vocabulary too small for the characters, no pair within --max-len): a TrainingError."""
+    try:
+        return make(*args, **kwargs)
+    except ValueError as e:
+        raise TrainingError(str(e)) from None
+
+
+def _out_of_memory(learner: Learner, train_config: TrainConfig) -> str:
+    budget = ("--batch-tokens", train_config.batch_tokens) if train_config.batch_tokens else ("--batch-size", train_config.batch_size)
+    batch = learner.batch
+    size = f" with a batch of {len(batch)} sentences, {batch.n_tokens} target tokens" if batch is not None else ""
+    return (f"out of GPU memory at step {learner.step + 1}{size}: lower {budget[0]} (now {budget[1]}); "
+            f"the checkpoints on disk are from the last save")
+
+
+def resume_command(run_dir: Path, config: Config) -> str:
+    """The command that continues this run: --resume restores everything but the stopping
+    rule, which is given again."""
+    words = ["train_nmt.py", "--resume", "--run-dir", str(run_dir)]
+    for name in ("epochs", "max_steps", "time_budget"):
+        value = getattr(config.train, name)
+        if value != getattr(TrainConfig, name):
+            words += ["--" + name.replace("_", "-"), str(value)]
+    return shlex.join(words)
+
+
+def _batch_loss(logits, batch, *, label_smoothing: float):
+    return sequence_loss(logits, batch.trg_out, label_smoothing=label_smoothing)
+
+
+def _restore_progress(learner: Learner, checkpoint: dict) -> None:
+    learner.opt.load_state_dict(checkpoint["optimizer"])
+    progress = checkpoint["progress"]
+    learner.step, learner.epoch, learner.batch_in_epoch = progress["step"], progress["epoch"], progress["batch_in_epoch"]
+    learner.metrics = progress["metrics"]
+    for cb in learner.callbacks:
+        state = checkpoint["callbacks"].get(type(cb).__name__)
+        if state:
+            cb.load_state_dict(state)
+    set_rng_state(checkpoint["rng"])
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Every expected failure is one line on stderr, with its ``Exit`` status."""
+    args = build_parser(__doc__).parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(asctime)s %(message)s",
+                        datefmt="%H:%M:%S")
+    try:
+        run_dir = train(make_config(args), resume=args.resume)
+    except Interrupted as e:
+        print(str(e), file=sys.stderr)
+        return Exit.INTERRUPTED
+    except KeyboardInterrupt:  # a second Ctrl-C, or one before training started
+        print("interrupted: nothing saved since the last checkpoint", file=sys.stderr)
+        return Exit.INTERRUPTED
+    except UsageError as e:
+        return fail(e, Exit.USAGE)
+    except (CorpusError, CheckpointError, TrainingError, OSError) as e:  # OSError: e.g. a full disk under metrics.jsonl
+        return fail(e, Exit.ERROR)
+    print(f"checkpoints: {run_dir / 'best.pt'} (best validation BLEU), {run_dir / 'last.pt'} (latest)")
+    return Exit.OK

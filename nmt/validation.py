@@ -1,0 +1,80 @@
+"""Validation during training: loss over the validation batches and greedy BLEU over its sentences."""
+from __future__ import annotations
+
+import math
+import time
+from typing import Callable, Sequence
+
+import torch
+
+from nmt.learner import Callback
+
+
+class Validator(Callback):
+    """Validation loss and greedy BLEU (sacrebleu, every reference) after every epoch, every
+    ``every`` steps if set, and once at the end for what was trained since; then fires
+    ``after_validate`` for the callbacks that act on the scores."""
+
+    order = 20
+
+    def __init__(
+        self,
+        *,
+        loss_batches: Sequence,
+        loss_fn: Callable,
+        sources: Sequence[str],
+        references: Sequence[Sequence[str]],
+        translate: Callable[[Sequence[str]], list[str]],
+        bleu: Callable[[Sequence[str], Sequence[Sequence[str]]], float],
+        every: int = 0,
+    ):
+        self.loss_batches = loss_batches
+        self.loss_fn = loss_fn
+        self.sources = sources
+        self.references = references
+        self.translate = translate
+        self.bleu = bleu
+        self.every = every
+        self.last_step = -1
+        self.last_duration = 0.0
+
+    def after_batch(self):
+        if self.every and self.learner.step > 0 and self.learner.step % self.every == 0 and self.learner.step != self.last_step:
+            self.validate()
+
+    def after_epoch(self):
+        self.validate()
+
+    def after_fit(self):
+        if not (self.learner.failed or self.learner.interrupted) and self.learner.step != self.last_step:
+            self.validate()
+
+    @torch.no_grad()
+    def validate(self):
+        started = time.monotonic()
+        model = self.learner.model
+        model.eval()
+        device = next(model.parameters()).device
+        total, tokens = 0.0, 0
+        for batch in self.loss_batches:
+            batch = batch.to(device)
+            total += float(self.loss_fn(model(batch.src, batch.src_len, batch.trg_in), batch)) * batch.n_tokens
+            tokens += batch.n_tokens
+        hypotheses = self.translate(self.sources)
+        valid_loss = total / max(tokens, 1)
+        self.learner.metrics = {
+            "valid_loss": valid_loss,
+            "valid_ppl": math.exp(min(valid_loss, 50)),
+            "valid_bleu": self.bleu(hypotheses, self.references),
+        }
+        self.learner.examples = list(zip(self.sources[:3], hypotheses[:3]))
+        model.train()
+        self.last_step = self.learner.step
+        self.last_duration = time.monotonic() - started
+        self.learner.fire("after_validate")
+
+    def state_dict(self):
+        return {"last_step": self.last_step}
+
+    def load_state_dict(self, state):
+        self.last_step = state["last_step"]
