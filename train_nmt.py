@@ -1,5 +1,6 @@
 #!/usr/bin/env python
 """Train a translation (or autoencoder) model. Same as the ``nmt-train`` command; see --help."""
+
 import sys
 
 from nmt.commands.train import main

@@ -1,5 +1,6 @@
 #!/usr/bin/env python
 """Translate with a trained checkpoint. Same as the ``nmt-translate`` command; see --help."""
+
 import sys
 
 from nmt.commands.translate import main

@@ -4,8 +4,10 @@ without the key/value cache (the whole prefix re-run at every step) as a baselin
 
     python benchmarks/decode_speed.py --checkpoint checkpoints/NAME/best.pt [--sentences 2500]
 """
+
 import argparse
 import time
+from functools import partial
 
 import torch
 
@@ -28,7 +30,7 @@ def greedy_without_cache(model, src, src_len, *, max_len: int) -> list[list[int]
         out = torch.cat([out, logits[:, -1].argmax(-1, keepdim=True)], dim=1)
         if (out == EOS).any(dim=1).all():
             break
-    return [row[1:row.index(EOS)] if EOS in row else row[1:] for row in out.tolist()]
+    return [row[1 : row.index(EOS)] if EOS in row else row[1:] for row in out.tolist()]
 
 
 def timed(fn):
@@ -55,10 +57,12 @@ def main() -> None:
 
     for beam in (1, 5):
         for batch_size, n in ((64, len(sources)), (1, min(args.sentences_batch_1, len(sources)))):
-            out, seconds = timed(lambda: translator.translate(sources[:n], beam_size=beam, batch_size=batch_size))
+            out, seconds = timed(partial(translator.translate, sources[:n], beam_size=beam, batch_size=batch_size))
             quality = score(out, refs[:n])
-            print(f"{'greedy' if beam == 1 else f'beam {beam}':>7}  batch {batch_size:>2}: {n / seconds:7.1f} sentences/s"
-                  f"  (BLEU {quality.bleu:.2f}, chrF {quality.chrf:.2f} on {n})")
+            print(
+                f"{'greedy' if beam == 1 else f'beam {beam}':>7}  batch {batch_size:>2}: {n / seconds:7.1f} sentences/s"
+                f"  (BLEU {quality.bleu:.2f}, chrF {quality.chrf:.2f} on {n})"
+            )
 
     if config.model.arch == "transformer":
         n = min(args.sentences_batch_1 * 2, len(sources))
@@ -71,8 +75,10 @@ def main() -> None:
 
         _, cached = timed(lambda: translator.translate(sources[:n], beam_size=1, batch_size=64))
         _, uncached = timed(run_uncached)
-        print(f"greedy batch 64 on {n}: with the cache {n / cached:.1f} sentences/s, without {n / uncached:.1f}"
-              f" ({uncached / cached:.1f}x)")
+        print(
+            f"greedy batch 64 on {n}: with the cache {n / cached:.1f} sentences/s, without {n / uncached:.1f}"
+            f" ({uncached / cached:.1f}x)"
+        )
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@ corpus, against batches of the same sentences in random order.
 
     python benchmarks/padding_waste.py [--corpus corpora/fra-eng.zip] [--batch-tokens 4000]
 """
+
 import argparse
 import random
 
@@ -29,7 +30,10 @@ def main() -> None:
     random.Random(0).shuffle(order)
     per_batch = len(examples) // len(bucketed)
     unbucketed = [order[i : i + per_batch] for i in range(0, len(order), per_batch)]
-    print(f"{len(examples)} training pairs, {args.tokenizer} tokens, {len(bucketed)} batches of <= {args.batch_tokens} tokens")
+    print(
+        f"{len(examples)} training pairs, {args.tokenizer} tokens, "
+        f"{len(bucketed)} batches of <= {args.batch_tokens} tokens"
+    )
     print(f"padding waste, bucketed:          {padding_waste(bucketed, examples):.1%}")
     print(f"padding waste, random order:      {padding_waste(unbucketed, examples):.1%} (same number of batches)")
 

@@ -6,13 +6,14 @@ Data flows one way through the package:
 
 with the command-line programs in ``nmt.commands`` on top.
 """
-__version__ = "0.2.0"
+
+from nmt.version import __version__
 
 __all__ = ["Translator", "__version__"]
 
 
 def __getattr__(name: str):
-    # Imported on first use, so that reading __version__ (the checkpoint writer does) loads no model code.
+    # Imported on first use: ``import nmt.specials`` or ``python -m nmt fetch`` need not load torch and the models.
     if name == "Translator":
         from nmt.translator import Translator
 

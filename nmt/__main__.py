@@ -1,30 +1,30 @@
-"""``python -m nmt COMMAND ...``: every program of the toolkit under one name.
+"""``python -m nmt COMMAND ...``: every program of the toolkit under one name (``python -m nmt --help``)."""
 
-    python -m nmt train      ...   train a model (the same as train_nmt.py, nmt-train)
-    python -m nmt translate  ...   translate with a checkpoint (translate.py, nmt-translate)
-    python -m nmt evaluate   ...   score a checkpoint on a split of its own corpus (nmt-evaluate)
-    python -m nmt fetch eng-fra    download a corpus into corpora/
-"""
 from __future__ import annotations
 
 import argparse
 import importlib
 import sys
-from typing import Optional, Sequence
+from collections.abc import Sequence
 
 COMMANDS = {
-    "train": "train a model",
-    "translate": "translate with a checkpoint",
-    "evaluate": "score a checkpoint on a split of its own corpus",
+    "train": "train a model (the same as train_nmt.py and nmt-train)",
+    "translate": "translate with a checkpoint (translate.py, nmt-translate)",
+    "evaluate": "score a checkpoint on a split of its own corpus (nmt-evaluate)",
     "fetch": "download a corpus into corpora/",
 }
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m nmt", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("command", choices=COMMANDS, help="; ".join(f"{name}: {what}" for name, what in COMMANDS.items()))
-    parser.add_argument("options", nargs=argparse.REMAINDER, help="the command's options (python -m nmt COMMAND --help)")
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m nmt", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "command", choices=COMMANDS, help="; ".join(f"{name}: {what}" for name, what in COMMANDS.items())
+    )
+    parser.add_argument(
+        "options", nargs=argparse.REMAINDER, help="the command's options (python -m nmt COMMAND --help)"
+    )
     args = parser.parse_args(argv)
     # Imported on demand: translating should not pay for importing the training code, and back.
     return importlib.import_module(f"nmt.commands.{args.command}").main(args.options)

@@ -1,14 +1,16 @@
 """The callbacks that steer a training run: device, signals, non-finite steps, clipping, the
 stopping rules and checkpoints. Side effects only, one job each; schedules, validation and
 reporting have modules of their own."""
+
 from __future__ import annotations
 
 import logging
 import math
 import signal
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import torch
 
@@ -96,8 +98,10 @@ class SkipNonFiniteLoss(Callback):
         self.skipped += 1
         log.warning("step %d: non-finite %s, step skipped (%d in a row)", self.learner.step + 1, what, self.in_a_row)
         if self.in_a_row >= self.patience:
-            raise TrainingError(f"{self.in_a_row} steps in a row with a non-finite loss or gradient: stopping; "
-                                f"lower --lr or check the data")
+            raise TrainingError(
+                f"{self.in_a_row} steps in a row with a non-finite loss or gradient: stopping; "
+                f"lower --lr or check the data"
+            )
         raise CancelBatchException
 
     def state_dict(self):
@@ -220,7 +224,12 @@ class Checkpointer(Callback):
         return {
             **self.payload(),
             "model": learner.model.state_dict(),
-            "progress": {"step": learner.step, "epoch": learner.epoch, "batch_in_epoch": learner.batch_in_epoch, "metrics": learner.metrics},
+            "progress": {
+                "step": learner.step,
+                "epoch": learner.epoch,
+                "batch_in_epoch": learner.batch_in_epoch,
+                "metrics": learner.metrics,
+            },
         }
 
     def training_checkpoint(self) -> dict[str, Any]:

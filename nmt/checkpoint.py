@@ -5,6 +5,7 @@ so every load can use ``torch.load(weights_only=True)``, which refuses to run co
 a pickle. Writes are atomic (``nmt.files.atomic_write``), so a crash mid-write leaves the
 previous checkpoint untouched.
 """
+
 from __future__ import annotations
 
 import pickle
@@ -15,11 +16,11 @@ from typing import Any
 
 import torch
 
-from nmt import __version__
 from nmt.config import Config
 from nmt.files import atomic_write
 from nmt.models import build_model
 from nmt.tokenizers import tokenizer_from_dict
+from nmt.version import __version__
 
 # 2: "tgt" became "trg" in the data config and the tokenizers; format 1 files are upgraded on load.
 FORMAT_VERSION = 2
@@ -50,8 +51,10 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
         # torch's message is a page long and suggests weights_only=False: the one thing not to do
         unsafe = re.search(r"GLOBAL (\S+)", str(e))
         if unsafe:
-            raise CheckpointError(f"{path}: refused: loading it would call {unsafe[1]}, and nmt checkpoints "
-                                  f"hold only tensors and plain data") from None
+            raise CheckpointError(
+                f"{path}: refused: loading it would call {unsafe[1]}, and nmt checkpoints "
+                f"hold only tensors and plain data"
+            ) from None
         raise CheckpointError(f"{path}: truncated, damaged or not a checkpoint") from None
     except Exception:  # a damaged file fails in many ways: zip, pickle, storage, I/O errors
         raise CheckpointError(f"{path}: truncated, damaged or not a checkpoint") from None
@@ -59,8 +62,8 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
         raise CheckpointError(f"{path}: not an nmt checkpoint")
     if ckpt["format_version"] > FORMAT_VERSION:
         raise CheckpointError(
-            f"{path}: checkpoint format {ckpt['format_version']} (nmt {ckpt.get('nmt_version')}) is newer than this nmt "
-            f"({__version__}, format {FORMAT_VERSION}); upgrade nmt to read it"
+            f"{path}: checkpoint format {ckpt['format_version']} (nmt {ckpt.get('nmt_version')}) is newer than "
+            f"this nmt ({__version__}, format {FORMAT_VERSION}); upgrade nmt to read it"
         )
     return _upgraded(ckpt)
 
@@ -91,7 +94,9 @@ def restore_model(ckpt: dict[str, Any], path: str | Path = "checkpoint", device:
         model.load_state_dict(ckpt["model"])
     except RuntimeError as e:
         detail = str(e).strip().splitlines()[-1].strip()
-        raise CheckpointError(f"{path}: the weights do not match the stored config and vocabularies ({detail})") from None
+        raise CheckpointError(
+            f"{path}: the weights do not match the stored config and vocabularies ({detail})"
+        ) from None
     return model.to(device), src_tok, trg_tok, config
 
 

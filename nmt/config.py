@@ -7,12 +7,13 @@ enough to rebuild the tokenizers and the model and to resume training. Every fie
 number. A config is checked when it is made (``__post_init__``), so no code downstream, model
 or tokenizer, needs to check an option again.
 """
+
 from __future__ import annotations
 
 import dataclasses
 import typing
 from dataclasses import dataclass, field
-from typing import Any, Literal, Optional
+from typing import Any, Literal
 
 from nmt.specials import SPECIALS
 from nmt.text import LANGS
@@ -21,8 +22,14 @@ Lang = Literal["en", "fr"]
 assert typing.get_args(Lang) == LANGS
 
 
-def option(default: Any, help: str = "", *, at_least: Optional[float] = None, at_most: Optional[float] = None,
-           flag: Optional[str] = None):
+def option(
+    default: Any,
+    help: str = "",
+    *,
+    at_least: float | None = None,
+    at_most: float | None = None,
+    flag: str | None = None,
+):
     """A config field with its help text, its bounds and, when it differs from --NAME, its flag."""
     return field(default=default, metadata={"help": help, "at_least": at_least, "at_most": at_most, "flag": flag})
 
@@ -33,9 +40,12 @@ class ConfigError(ValueError):
 
 @dataclass
 class DataConfig:
-    corpus: str = option("auto", "a corpus file (fra-eng.zip, fra.txt, eng-fra.txt), parallel files as "
-                         "'data/train.{lang}' (data/train.en + data/train.fr), 'eng-fra' (downloaded into corpora/ "
-                         "when missing), 'demo' (generated, offline) or 'auto' (eng-fra if available, else demo)")
+    corpus: str = option(
+        "auto",
+        "a corpus file (fra-eng.zip, fra.txt, eng-fra.txt), parallel files as "
+        "'data/train.{lang}' (data/train.en + data/train.fr), 'eng-fra' (downloaded into corpora/ "
+        "when missing), 'demo' (generated, offline) or 'auto' (eng-fra if available, else demo)",
+    )
     src: Lang = option("en", "source language")
     trg: Lang = option("fr", "target language (the same as --src: autoencoder)", flag="--tgt")
     tokenizer: Literal["word", "spm"] = option("spm", "word (Lang) or spm (SentencePiece)")
@@ -59,7 +69,9 @@ class DataConfig:
     def __post_init__(self):
         _check_fields(self, "data")
         if 0 < self.vocab_size <= len(SPECIALS):
-            raise ConfigError(f"--vocab-size {self.vocab_size}: must be 0 (no cap) or above {len(SPECIALS)}, the special tokens")
+            raise ConfigError(
+                f"--vocab-size {self.vocab_size}: must be 0 (no cap) or above {len(SPECIALS)}, the special tokens"
+            )
         if self.min_len > self.max_len:
             raise ConfigError(f"--min-len {self.min_len} is above --max-len {self.max_len}")
 
@@ -71,12 +83,17 @@ class ModelConfig:
     dropout: float = option(0.2, at_least=0, at_most=1)
     # RNN
     cell: Literal["lstm", "gru", "rnn"] = option("lstm")
-    rnn_impl: Literal["torch", "scratch"] = option("torch", "torch (fused kernels) or scratch (nmt.models.cells, for reading)")
+    rnn_impl: Literal["torch", "scratch"] = option(
+        "torch", "torch (fused kernels) or scratch (nmt.models.cells, for reading)"
+    )
     enc_hidden: int = option(128, "per direction", at_least=1)
     dec_hidden: int = option(256, at_least=1)
     bidirectional: bool = option(True)
-    layers: int = option(1, "RNN layers; for the Transformer, encoder and decoder layers unless --enc-layers/--dec-layers "
-                         "say otherwise", at_least=1)
+    layers: int = option(
+        1,
+        "RNN layers; for the Transformer, encoder and decoder layers unless --enc-layers/--dec-layers say otherwise",
+        at_least=1,
+    )
     attention: Literal["bahdanau", "none"] = option("bahdanau")
     bridge: Literal["linear", "identity", "zero"] = option("linear")
     # Transformer
@@ -96,8 +113,10 @@ class ModelConfig:
             raise ConfigError(f"--d-model {self.d_model} must be a multiple of --heads {self.heads}")
         rnn_out = self.enc_hidden * (2 if self.bidirectional else 1)
         if self.arch == "rnn" and self.bridge == "identity" and rnn_out != self.dec_hidden:
-            raise ConfigError(f"an identity bridge needs the encoder output ({rnn_out}) to equal --dec-hidden "
-                              f"({self.dec_hidden}); use --bridge linear")
+            raise ConfigError(
+                f"an identity bridge needs the encoder output ({rnn_out}) to equal --dec-hidden "
+                f"({self.dec_hidden}); use --bridge linear"
+            )
 
 
 @dataclass
@@ -110,8 +129,9 @@ class TrainConfig:
     max_steps: int = option(0, "stop after this many updates (0: no limit)", at_least=0)
     time_budget: float = option(0.0, "minutes of wall clock, validation included (0: none)", at_least=0)
     clip_norm: float = option(1.0, "gradient norm clipping (0: none)", at_least=0)
-    teacher_forcing: float = option(1.0, "probability of reading the reference rather than the model's own prediction",
-                                    at_least=0, at_most=1)
+    teacher_forcing: float = option(
+        1.0, "probability of reading the reference rather than the model's own prediction", at_least=0, at_most=1
+    )
     label_smoothing: float = option(0.0, at_least=0, at_most=1)
     scheduler: Literal["plateau", "inverse_sqrt", "none"] = option("plateau")
     warmup: int = option(4000, "steps, inverse_sqrt only", at_least=0)

@@ -18,15 +18,15 @@ Corpus names (``DataConfig.corpus``, ``--corpus``, ``resolve_corpus``):
     PATTERN with {lang}   two parallel plain files, one sentence a line: "data/train.{lang}"
                           names data/train.en and data/train.fr
 """
+
 from __future__ import annotations
 
-import dataclasses
 import logging
 import random
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence, Union
 
 from num2words import num2words
 
@@ -57,7 +57,7 @@ class Splits:
 # Names
 
 
-def resolve_corpus(name_or_path: str, corpora_dir: Path = Path("corpora")) -> Union[Source, str]:
+def resolve_corpus(name_or_path: str, corpora_dir: Path = Path("corpora")) -> Source | str:
     """What a corpus name stands for: "eng-fra" -> corpora_dir/fra-eng.zip (fetched when missing),
     "demo" -> DEMO, "a/b.{lang}" -> (a/b.en, a/b.fr), anything else -> an existing file's path.
     Names win over files of the same name in the working directory."""
@@ -71,12 +71,14 @@ def resolve_corpus(name_or_path: str, corpora_dir: Path = Path("corpora")) -> Un
         paths = (Path(name_or_path),)
     for path in paths:
         if not path.is_file():
-            raise CorpusError(f"corpus not found: {path} (give a file, a {LANG_PLACEHOLDER} pattern, "
-                              f"{', '.join(DOWNLOADS)} or {DEMO})")
+            raise CorpusError(
+                f"corpus not found: {path} (give a file, a {LANG_PLACEHOLDER} pattern, "
+                f"{', '.join(DOWNLOADS)} or {DEMO})"
+            )
     return paths if len(paths) == 2 else paths[0]
 
 
-def _resolve(name: str, corpora_dir: Path) -> tuple[str, Union[Source, str]]:
+def _resolve(name: str, corpora_dir: Path) -> tuple[str, Source | str]:
     """(the corpus's name, what it stands for); "auto" becomes the corpus it chose."""
     if name != AUTO:
         return name, resolve_corpus(name, corpora_dir)
@@ -116,8 +118,18 @@ def demo_pairs(n: int = DEMO_SIZE, seed: int = 1234) -> list[Pair]:
 
 # The PyTorch seq2seq tutorial's English prefixes, in its normal form (lower case, apostrophes as spaces)
 TUTORIAL_PREFIXES = (
-    "i am ", "i m ", "he is", "he s ", "she is", "she s ",
-    "you are", "you re ", "we are", "we re ", "they are", "they re ",
+    "i am ",
+    "i m ",
+    "he is",
+    "he s ",
+    "she is",
+    "she s ",
+    "you are",
+    "you re ",
+    "we are",
+    "we re ",
+    "they are",
+    "they re ",
 )
 
 
@@ -231,8 +243,14 @@ def load_corpus(cfg: DataConfig, corpora_dir: Path = Path("corpora")) -> Splits:
     train = filter_length(splits.train, min_len=cfg.min_len, max_len=cfg.max_len)
     log.info(
         "train %d pairs (%d outside %d..%d words dropped), valid %d pairs (%d sources), test %d pairs (%d sources)",
-        len(train), len(splits.train) - len(train), cfg.min_len, cfg.max_len,
-        len(splits.valid), valid_size, len(splits.test), test_size,
+        len(train),
+        len(splits.train) - len(train),
+        cfg.min_len,
+        cfg.max_len,
+        len(splits.valid),
+        valid_size,
+        len(splits.test),
+        test_size,
     )
     return Splits(train=train, valid=splits.valid, test=splits.test, corpus=corpus)
 
@@ -244,6 +262,9 @@ def _held_out_sizes(cfg: DataConfig, *, sources: int) -> tuple[int, int]:
     if (valid_size, test_size) != (cfg.valid_size, cfg.test_size):
         log.info(
             "only %d source sentences: valid/test capped at %d/%d (%d%% of the sources each)",
-            sources, valid_size, test_size, round(100 * HELD_OUT_FRACTION),
+            sources,
+            valid_size,
+            test_size,
+            round(100 * HELD_OUT_FRACTION),
         )
     return valid_size, test_size

@@ -5,12 +5,13 @@ then shuffled. Training batches are re-bucketed every epoch from ``seed + epoch`
 batches of any epoch can be rebuilt exactly, which is what makes an interrupted run
 resumable; validation batches (``fixed_batches``) are made once, in length order.
 """
+
 from __future__ import annotations
 
 import logging
 import random
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import torch
 from torch import Tensor
@@ -41,7 +42,7 @@ class Batch:
     def __len__(self) -> int:
         return self.src.size(0)
 
-    def to(self, device: torch.device | str) -> "Batch":
+    def to(self, device: torch.device | str) -> Batch:
         non_blocking = torch.device(device).type == "cuda"
         return Batch(
             src=self.src.to(device, non_blocking=non_blocking),
@@ -63,7 +64,9 @@ def make_batch(examples: Sequence[Example]) -> Batch:
         src[row, : len(s)] = torch.tensor(s, dtype=torch.long)
         trg_in[row, : len(t) + 1] = torch.tensor([SOS] + t, dtype=torch.long)
         trg_out[row, : len(t) + 1] = torch.tensor(t + [EOS], dtype=torch.long)
-    return Batch(src=src, src_len=src_len, trg_in=trg_in, trg_out=trg_out, n_tokens=sum(len(t) + 1 for _, t in examples))
+    return Batch(
+        src=src, src_len=src_len, trg_in=trg_in, trg_out=trg_out, n_tokens=sum(len(t) + 1 for _, t in examples)
+    )
 
 
 def padded_size(examples: Sequence[Example]) -> int:
@@ -98,11 +101,7 @@ def bucket(
     for i in order:
         src, trg = examples[i]
         new_longest = max(longest, len(src), len(trg) + 1)
-        full = (
-            (len(current) + 1) * new_longest > batch_tokens
-            if batch_tokens > 0
-            else len(current) == batch_size
-        )
+        full = (len(current) + 1) * new_longest > batch_tokens if batch_tokens > 0 else len(current) == batch_size
         if current and full:
             batches.append(current)
             current, new_longest = [], max(len(src), len(trg) + 1)
@@ -127,7 +126,13 @@ class BatchedData:
         self.seed = seed
 
     def epoch_batches(self, epoch: int) -> list[list[int]]:
-        return bucket(self.examples, batch_tokens=self.batch_tokens, batch_size=self.batch_size, shuffle=True, seed=self.seed + epoch)
+        return bucket(
+            self.examples,
+            batch_tokens=self.batch_tokens,
+            batch_size=self.batch_size,
+            shuffle=True,
+            seed=self.seed + epoch,
+        )
 
     def batches(self, epoch: int, *, start: int = 0):
         """The batches of ``epoch`` from position ``start`` on (a resumed run skips what it did)."""
@@ -137,8 +142,10 @@ class BatchedData:
 
 def fixed_batches(examples: Sequence[Example], *, batch_tokens: int, batch_size: int) -> list[Batch]:
     """Batches made once, in length order, for a pass that needs no shuffling (validation loss)."""
-    return [make_batch([examples[i] for i in b])
-            for b in bucket(examples, batch_tokens=batch_tokens, batch_size=batch_size, shuffle=False)]
+    return [
+        make_batch([examples[i] for i in b])
+        for b in bucket(examples, batch_tokens=batch_tokens, batch_size=batch_size, shuffle=False)
+    ]
 
 
 def encode_pairs(pairs: Sequence[tuple[str, str]], src_tok, trg_tok, *, max_len: int = 0) -> list[Example]:
@@ -148,7 +155,12 @@ def encode_pairs(pairs: Sequence[tuple[str, str]], src_tok, trg_tok, *, max_len:
     if max_len > 0:
         kept = [(s, t) for s, t in examples if 0 < len(s) <= max_len and len(t) <= max_len]
         if len(kept) < len(examples):
-            log.info("left out %d of %d training pairs longer than %d tokens", len(examples) - len(kept), len(examples), max_len)
+            log.info(
+                "left out %d of %d training pairs longer than %d tokens",
+                len(examples) - len(kept),
+                len(examples),
+                max_len,
+            )
         examples = kept
     return examples
 

@@ -1,4 +1,5 @@
 """Download a named corpus into corpora/: checksum verified, progress bar, written atomically."""
+
 from __future__ import annotations
 
 import hashlib
@@ -8,7 +9,7 @@ import urllib.parse
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import BinaryIO, Optional
+from typing import BinaryIO
 
 from tqdm import tqdm
 
@@ -41,8 +42,8 @@ def fetch(
     name: str = "eng-fra",
     dest_dir: Path = Path("corpora"),
     *,
-    url: Optional[str] = None,
-    sha1: Optional[str] = None,
+    url: str | None = None,
+    sha1: str | None = None,
 ) -> Path:
     """Path of corpus ``name`` in ``dest_dir``, downloaded first when it is not there yet.
 
@@ -62,7 +63,9 @@ def fetch(
         with atomic_write(dest) as out:
             digest = _copy_url(url, out)
             if digest != (sha1 or known.sha1):
-                raise CorpusError(f"checksum mismatch for {url}: sha1 {digest}, expected {sha1 or known.sha1}; nothing was saved")
+                raise CorpusError(
+                    f"checksum mismatch for {url}: sha1 {digest}, expected {sha1 or known.sha1}; nothing was saved"
+                )
     except (OSError, http.client.HTTPException) as err:  # urllib's URLError is an OSError
         reason = getattr(err, "reason", err)
         raise CorpusError(

@@ -1,4 +1,5 @@
 """Files written whole or not at all: checkpoints, translated files and downloads share this."""
+
 from __future__ import annotations
 
 import os

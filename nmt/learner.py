@@ -20,9 +20,11 @@ would not do (a final validation) may happen before it is saved.
 Progress is kept as (``epoch``, ``batch_in_epoch``): the next batch to run. A checkpoint
 taken at any event resumes from exactly there.
 """
+
 from __future__ import annotations
 
-from typing import Any, Callable, Iterable, Optional, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -46,7 +48,7 @@ class CancelFitException(Exception):
 
 class Callback:
     order = 0
-    learner: "Learner"
+    learner: Learner
 
     def __call__(self, event: str) -> None:
         handler = getattr(self, event, None)
@@ -89,8 +91,8 @@ class Learner:
         self.metrics: dict[str, float] = {}  # latest validation results
         self.examples: list[tuple[str, str]] = []  # (source, hypothesis) of a few sentences of the latest validation
         self.batch = None  # the batch being trained on
-        self.logits: Optional[Tensor] = None  # of that batch, after the forward pass
-        self.loss: Optional[Tensor] = None  # of that batch, after the loss; the latest loss between batches
+        self.logits: Tensor | None = None  # of that batch, after the forward pass
+        self.loss: Tensor | None = None  # of that batch, after the loss; the latest loss between batches
         self.failed = False  # the fit ended in an error: nothing may be saved from this model
         self.interrupted = False  # the fit was paused (a signal): save it as it is, to resume later
 
@@ -122,7 +124,8 @@ class Learner:
         self.model.train()
         try:
             self.fire("before_epoch")
-            for self.batch in self.batches(self.epoch, self.batch_in_epoch):
+            for batch in self.batches(self.epoch, self.batch_in_epoch):
+                self.batch = batch
                 self._one_batch()
         except CancelEpochException:
             pass

@@ -1,4 +1,5 @@
 """The training loss: token-level cross-entropy over the real (non-PAD) target tokens."""
+
 from __future__ import annotations
 
 import torch.nn.functional as F

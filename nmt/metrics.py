@@ -1,9 +1,10 @@
 """Scores with sacrebleu: BLEU, chrF and TER, multi-reference, on real-cased, accented text;
 and an autoencoder's reconstruction report (exact match, token accuracy, BLEU)."""
+
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Callable, Sequence
 
 from sacrebleu.metrics import BLEU, CHRF, TER
 
@@ -56,11 +57,15 @@ class Reconstruction:
     bleu: float
 
     def __str__(self) -> str:
-        return (f"exact match {self.exact:.1%}  token accuracy {self.token_accuracy:.1%}  "
-                f"BLEU {self.bleu:.2f}  ({self.sentences} sentences)")
+        return (
+            f"exact match {self.exact:.1%}  token accuracy {self.token_accuracy:.1%}  "
+            f"BLEU {self.bleu:.2f}  ({self.sentences} sentences)"
+        )
 
 
-def reconstruction(outputs: Sequence[str], inputs: Sequence[str], *, tokens: Callable[[str], list[str]]) -> Reconstruction:
+def reconstruction(
+    outputs: Sequence[str], inputs: Sequence[str], *, tokens: Callable[[str], list[str]]
+) -> Reconstruction:
     """How well ``outputs`` reproduce ``inputs``; ``tokens`` is the tokenizer's ``tokens``."""
     if len(outputs) != len(inputs):
         raise ValueError(f"{len(outputs)} outputs but {len(inputs)} inputs")

@@ -2,6 +2,7 @@
 
 matplotlib is optional (``pip install -e ".[plot]"``); it is imported only when a plot is asked for.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -35,7 +36,9 @@ def numbered_path(path: str | Path, number: int) -> Path:
     return path.with_name(f"{path.stem}-{number}{path.suffix or '.png'}")
 
 
-def plot_attention(attention: Tensor, *, source: list[str], output: list[str], path: str | Path, title: str = "") -> None:
+def plot_attention(
+    attention: Tensor, *, source: list[str], output: list[str], path: str | Path, title: str = ""
+) -> None:
     """attention (len(output), len(source)): row i is where output token i looked."""
     require_matplotlib()
     import matplotlib
@@ -44,7 +47,9 @@ def plot_attention(attention: Tensor, *, source: list[str], output: list[str], p
     import matplotlib.pyplot as plt
 
     if tuple(attention.shape) != (len(output), len(source)):
-        raise ValueError(f"attention of shape {tuple(attention.shape)} for {len(output)} output and {len(source)} source tokens")
+        raise ValueError(
+            f"attention of shape {tuple(attention.shape)} for {len(output)} output and {len(source)} source tokens"
+        )
     # about 0.4 inch per token, so labels stay readable without swamping short sentences
     fig, ax = plt.subplots(figsize=(2 + 0.4 * len(source), 1.5 + 0.4 * len(output)))
     try:

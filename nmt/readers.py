@@ -7,19 +7,19 @@
 Bad input raises ``CorpusError`` with one line naming the file and the 1-based line number.
 With ``skip_bad_lines`` the bad lines are skipped instead, and one warning says how many.
 """
+
 from __future__ import annotations
 
 import logging
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Optional, Union
 
 from nmt.text import CorpusError, Pair, normalize
 
 log = logging.getLogger(__name__)
 
-Source = Union[Path, tuple[Path, Path]]  # one tab/zip file, or (english file, french file)
+Source = Path | tuple[Path, Path]  # one tab/zip file, or (english file, french file)
 
 
 @dataclass
@@ -74,11 +74,7 @@ def _read_zip(path: Path, skip: bool) -> tuple[list[Pair], int]:
 
 def _sentence_member(archive: zipfile.ZipFile, path: Path) -> str:
     """The archive's one *.txt member that is not the _about.txt licence (it may sit in a folder)."""
-    names = [
-        name
-        for name in archive.namelist()
-        if name.endswith(".txt") and PurePosixPath(name).name != "_about.txt"
-    ]
+    names = [name for name in archive.namelist() if name.endswith(".txt") and PurePosixPath(name).name != "_about.txt"]
     if len(names) != 1:
         raise CorpusError(f"{path}: expected one *.txt sentence file besides _about.txt, found {names}")
     return names[0]
@@ -97,7 +93,7 @@ def _tab_pairs(data: bytes, name: str, skip: bool) -> tuple[list[Pair], int]:
     return _checked(pairs, name, bad)
 
 
-def _tab_line(raw: bytes, name: str, line_no: int, bad: _BadLines) -> Optional[Pair]:
+def _tab_line(raw: bytes, name: str, line_no: int, bad: _BadLines) -> Pair | None:
     line = _decode(raw, name, line_no, bad)
     if line is None:
         return None
@@ -119,8 +115,7 @@ def _read_parallel(en_path: Path, fr_path: Path, skip: bool) -> tuple[list[Pair]
     fr_lines = _read_bytes(fr_path).splitlines()
     if len(en_lines) != len(fr_lines):
         raise CorpusError(
-            f"parallel files differ in length: {en_path} has {len(en_lines)} lines, "
-            f"{fr_path} has {len(fr_lines)}"
+            f"parallel files differ in length: {en_path} has {len(en_lines)} lines, {fr_path} has {len(fr_lines)}"
         )
     for path, lines in ((en_path, en_lines), (fr_path, fr_lines)):
         if not lines:
@@ -135,7 +130,7 @@ def _read_parallel(en_path: Path, fr_path: Path, skip: bool) -> tuple[list[Pair]
     return _checked(pairs, names, bad)
 
 
-def _parallel_line(raws: tuple[bytes, bytes], *, where: list[tuple[str, int]], bad: _BadLines) -> Optional[Pair]:
+def _parallel_line(raws: tuple[bytes, bytes], *, where: list[tuple[str, int]], bad: _BadLines) -> Pair | None:
     """Line k of both files as a pair; a bad line on either side rejects (and counts) it once."""
     sides = []
     for raw, (file, line_no) in zip(raws, where):
@@ -153,7 +148,7 @@ def _read_bytes(path: Path) -> bytes:
         raise CorpusError(f"{path}: cannot read ({err.strerror})") from err
 
 
-def _decode(raw: bytes, name: str, line_no: int, bad: _BadLines) -> Optional[str]:
+def _decode(raw: bytes, name: str, line_no: int, bad: _BadLines) -> str | None:
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError as err:
@@ -161,7 +156,7 @@ def _decode(raw: bytes, name: str, line_no: int, bad: _BadLines) -> Optional[str
         return None
 
 
-def _pair(en: str, fr: str, *, where: list[tuple[str, int]], bad: _BadLines) -> Optional[Pair]:
+def _pair(en: str, fr: str, *, where: list[tuple[str, int]], bad: _BadLines) -> Pair | None:
     """The normalised pair, or None (after ``bad.reject``) when a side is empty.
     ``where`` holds (file, line number) of the English and of the French side."""
     pair = (normalize(en), normalize(fr))

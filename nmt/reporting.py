@@ -1,4 +1,5 @@
 """What a training run tells its user: metrics.jsonl lines, the log, and a progress bar."""
+
 from __future__ import annotations
 
 import json
@@ -6,8 +7,8 @@ import logging
 import math
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from tqdm import tqdm
 
@@ -37,8 +38,15 @@ class MetricsLog(Callback):
     def after_step(self):
         if self.learner.step % self.every == 0 and self.tokens:
             seconds = time.monotonic() - self.since
-            self._write({"step": self.learner.step, "epoch": self.learner.epoch, "train_loss": self.loss_sum / self.tokens,
-                         "tokens_per_s": self.tokens / max(seconds, 1e-9), "lr": self.learner.opt.param_groups[0]["lr"]})
+            self._write(
+                {
+                    "step": self.learner.step,
+                    "epoch": self.learner.epoch,
+                    "train_loss": self.loss_sum / self.tokens,
+                    "tokens_per_s": self.tokens / max(seconds, 1e-9),
+                    "lr": self.learner.opt.param_groups[0]["lr"],
+                }
+            )
             self.loss_sum, self.tokens, self.since = 0.0, 0, time.monotonic()
 
     def state_dict(self):
@@ -50,8 +58,14 @@ class MetricsLog(Callback):
     def after_validate(self):
         m = self.learner.metrics
         self._write({"step": self.learner.step, "epoch": self.learner.epoch, **m})
-        log.info("step %d epoch %d: valid loss %.3f ppl %.2f BLEU %.2f", self.learner.step, self.learner.epoch,
-                 m["valid_loss"], m["valid_ppl"], m["valid_bleu"])
+        log.info(
+            "step %d epoch %d: valid loss %.3f ppl %.2f BLEU %.2f",
+            self.learner.step,
+            self.learner.epoch,
+            m["valid_loss"],
+            m["valid_ppl"],
+            m["valid_bleu"],
+        )
         for source, hypothesis in self.learner.examples:
             log.info("  %s -> %s", source, hypothesis)
 
@@ -67,8 +81,15 @@ class ProgressBar(Callback):
 
     def before_epoch(self):
         learner = self.learner
-        self.bar = tqdm(total=self.batches_per_epoch(learner.epoch), initial=learner.batch_in_epoch,
-                        desc=f"epoch {learner.epoch + 1}", file=sys.stderr, mininterval=1.0, dynamic_ncols=True, leave=False)
+        self.bar = tqdm(
+            total=self.batches_per_epoch(learner.epoch),
+            initial=learner.batch_in_epoch,
+            desc=f"epoch {learner.epoch + 1}",
+            file=sys.stderr,
+            mininterval=1.0,
+            dynamic_ncols=True,
+            leave=False,
+        )
         self.tokens, self.started = 0, time.monotonic()
 
     def after_batch(self):
@@ -78,9 +99,13 @@ class ProgressBar(Callback):
         self.bar.update(1)
         if self.bar.n % 10 == 0 and self.learner.loss is not None:
             loss = self.learner.loss.item()
-            self.bar.set_postfix(loss=f"{loss:.3f}", ppl=f"{math.exp(min(loss, 50)):.1f}",
-                                 tok_s=f"{self.tokens / max(time.monotonic() - self.started, 1e-9):.0f}",
-                                 lr=f"{self.learner.opt.param_groups[0]['lr']:.2e}", refresh=False)
+            self.bar.set_postfix(
+                loss=f"{loss:.3f}",
+                ppl=f"{math.exp(min(loss, 50)):.1f}",
+                tok_s=f"{self.tokens / max(time.monotonic() - self.started, 1e-9):.0f}",
+                lr=f"{self.learner.opt.param_groups[0]['lr']:.2e}",
+                refresh=False,
+            )
 
     def after_epoch(self):
         self._close()

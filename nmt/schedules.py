@@ -1,4 +1,5 @@
 """Learning-rate schedules, as callbacks that set the optimizer's rate."""
+
 from __future__ import annotations
 
 import math
@@ -28,7 +29,9 @@ class PlateauSchedule(Callback):
     """Halve the learning rate when validation BLEU stops improving."""
 
     def __init__(self, optimizer: torch.optim.Optimizer, patience: int = 1, factor: float = 0.5):
-        self.scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, mode="max", factor=factor, patience=patience)
+        self.scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
+            optimizer, mode="max", factor=factor, patience=patience
+        )
 
     def after_validate(self):
         self.scheduler.step(self.learner.metrics["valid_bleu"])

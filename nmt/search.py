@@ -8,10 +8,10 @@ A Python loop remains over time steps only.
 A limit on the output, ``max_len``, counts generated tokens with the EOS included; it is an
 int or a (batch,) tensor of per-sentence limits, e.g. ``max_output_length(src_len)``.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional, Union
 
 import torch
 import torch.nn.functional as F
@@ -19,7 +19,7 @@ from torch import Tensor
 
 from nmt.specials import EOS, PAD, SOS
 
-MaxLen = Union[int, Tensor]
+MaxLen = int | Tensor
 NEG_INF = float("-inf")
 
 
@@ -38,7 +38,7 @@ class Hypotheses:
     tokens: list[list[list[int]]]
     scores: list[list[float]]
     log_probs: list[list[float]]
-    attention: Optional[list[list[Tensor]]]
+    attention: list[list[Tensor]] | None
 
 
 def max_output_length(src_len: Tensor, *, a: float = 1.5, b: float = 10) -> Tensor:
@@ -156,9 +156,7 @@ def beam_search(
         # to greedy; a sentence that is done takes no more.
         finishing = (rank < k) & ((token == EOS) | at_limit[:, None]) & ~done[:, None]  # (batch, 2k)
         if finishing.any():
-            finished.add(
-                finishing, score=cand_lp / penalty(t + 1), log_prob=cand_lp, seqs=cand_seqs, attns=cand_attns
-            )
+            finished.add(finishing, score=cand_lp / penalty(t + 1), log_prob=cand_lp, seqs=cand_seqs, attns=cand_attns)
         # the k best candidates that did not end go on; the stable sort keeps them in rank order
         keep = (token == EOS).int().sort(dim=1, stable=True).indices[:, :k]  # (batch, k)
         alive = cand_lp.gather(1, keep)
@@ -195,7 +193,7 @@ class _Finished:
         self.attns = None  # (batch, n, max_steps, src_len) once the model has given attention
         self.sentences = torch.arange(batch, device=device)[:, None]  # (batch, 1)
 
-    def add(self, finishing: Tensor, *, score: Tensor, log_prob: Tensor, seqs: Tensor, attns: Optional[Tensor]):
+    def add(self, finishing: Tensor, *, score: Tensor, log_prob: Tensor, seqs: Tensor, attns: Tensor | None):
         """Merge in the candidates (batch, cands) where ``finishing`` is True."""
         batch, n, max_steps = self.seqs.shape
         steps = seqs.size(-1)
@@ -229,7 +227,7 @@ def _log_probs(logits: Tensor) -> Tensor:
 
 
 def _collect(
-    *, seqs: Tensor, steps: Tensor, scores: Tensor, log_probs: Tensor, attention: Optional[Tensor], src_len: Tensor
+    *, seqs: Tensor, steps: Tensor, scores: Tensor, log_probs: Tensor, attention: Tensor | None, src_len: Tensor
 ) -> Hypotheses:
     """(batch, n, ...) tensors -> per-sentence lists; slots no hypothesis filled (-inf) are left out."""
     seqs, steps, scores, log_probs, src_len = (x.tolist() for x in (seqs, steps, scores, log_probs, src_len))

@@ -3,11 +3,12 @@
 The model is trained in memory and kept as its serialized bytes, so a checkpoint carries the
 whole tokenizer and translation needs no separate model file.
 """
+
 from __future__ import annotations
 
 import io
 import random
-from typing import Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
 import sentencepiece
 
@@ -29,7 +30,9 @@ class SpmTokenizer:
         self.processor = sentencepiece.SentencePieceProcessor(model_proto=model)
 
     @classmethod
-    def train(cls, sentences: Sequence[str], *, vocab_size: int, model_type: str = "unigram", name: str) -> "SpmTokenizer":
+    def train(
+        cls, sentences: Sequence[str], *, vocab_size: int, model_type: str = "unigram", name: str
+    ) -> SpmTokenizer:
         """Train on ``sentences`` (already NFC and whitespace-folded). ``vocab_size`` is an upper
         bound: data with fewer distinct pieces gives a smaller vocabulary."""
         if model_type not in ("unigram", "bpe"):
@@ -50,8 +53,14 @@ class SpmTokenizer:
             character_coverage=1.0,  # every character of the training text gets a piece,
             required_chars="".join(sorted(alphabet)),  # even those only in lines left out of the sample
             normalization_rule_name="identity",  # nmt_nfkc would rewrite characters and break round trips
-            pad_id=PAD, bos_id=SOS, eos_id=EOS, unk_id=UNK,
-            pad_piece=SPECIALS[PAD], bos_piece=SPECIALS[SOS], eos_piece=SPECIALS[EOS], unk_piece=SPECIALS[UNK],
+            pad_id=PAD,
+            bos_id=SOS,
+            eos_id=EOS,
+            unk_id=UNK,
+            pad_piece=SPECIALS[PAD],
+            bos_piece=SPECIALS[SOS],
+            eos_piece=SPECIALS[EOS],
+            unk_piece=SPECIALS[UNK],
             unk_surface=SPECIALS[UNK],  # decode shows <unk>, as Lang does
             minloglevel=2,  # errors only: the training log would flood stderr
         )
@@ -88,7 +97,7 @@ class SpmTokenizer:
         return {"kind": "spm", "name": self.name, "model": self.model}
 
     @classmethod
-    def from_dict(cls, d: dict) -> "SpmTokenizer":
+    def from_dict(cls, d: dict) -> SpmTokenizer:
         if d.get("kind") != "spm":
             raise ValueError(f"not a SentencePiece tokenizer: kind={d.get('kind')!r}")
         return cls(d["model"], name=d["name"])

@@ -3,6 +3,7 @@
 Small on purpose: the translator imports it, and must not pull in the corpus readers,
 downloads or the demo generator to read a line of text.
 """
+
 from __future__ import annotations
 
 import unicodedata

@@ -1,14 +1,13 @@
 """Build the source and target tokenizers from the training pairs, and rebuild them from a
 checkpoint's plain dicts."""
-from __future__ import annotations
 
-from typing import Union
+from __future__ import annotations
 
 from nmt.config import DataConfig
 from nmt.spm import SpmTokenizer
 from nmt.vocab import Lang
 
-Tokenizer = Union[Lang, SpmTokenizer]
+Tokenizer = Lang | SpmTokenizer
 
 
 def tokenizer_from_dict(d: dict) -> Tokenizer:

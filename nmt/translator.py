@@ -1,14 +1,15 @@
 """Translator: a trained model and its tokenizers, translating lists of sentences in batches.
 
-    from nmt import Translator
-    t = Translator.from_checkpoint("checkpoints/eng-fra/best.pt")
-    t.translate(["I am cold."], beam_size=5)
+from nmt import Translator
+t = Translator.from_checkpoint("checkpoints/eng-fra/best.pt")
+t.translate(["I am cold."], beam_size=5)
 """
+
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Optional, Sequence
 
 import torch
 from torch import Tensor
@@ -27,7 +28,7 @@ class Translation:
     hypotheses: list[str]  # n-best, best first; an empty source has one, empty
     scores: list[float]  # what the search ranked by: log-probability / length penalty
     tokens: list[list[int]]  # the target ids of each hypothesis, without SOS and EOS
-    attention: Optional[list[Tensor]] = None  # per hypothesis (steps, src_len), see nmt.search.Hypotheses
+    attention: list[Tensor] | None = None  # per hypothesis (steps, src_len), see nmt.search.Hypotheses
 
 
 class Translator:
@@ -39,12 +40,12 @@ class Translator:
         self.config = config
 
     @classmethod
-    def from_checkpoint(cls, path, device: str | torch.device = "cpu") -> "Translator":
+    def from_checkpoint(cls, path, device: str | torch.device = "cpu") -> Translator:
         model, src_tok, trg_tok, config = load_model(path, device)
         return cls(model, src_tok, trg_tok, device=device, config=config)
 
     @property
-    def max_positions(self) -> Optional[int]:
+    def max_positions(self) -> int | None:
         """The longest source, and output, the model can represent: a Transformer's position
         table has a fixed size; an RNN has no limit (None)."""
         positions = getattr(self.model, "src_positions", None)
@@ -57,8 +58,14 @@ class Translator:
         return greedy(self.model, src, torch.tensor([1]), max_len=1, need_attention=True).attention is not None
 
     def check_options(
-        self, *, beam_size: int = 1, n_best: int = 1, max_len: Optional[int] = None, max_len_a: float = 1.5,
-        max_len_b: float = 10, **_other_options,
+        self,
+        *,
+        beam_size: int = 1,
+        n_best: int = 1,
+        max_len: int | None = None,
+        max_len_a: float = 1.5,
+        max_len_b: float = 10,
+        **_other_options,
     ) -> None:
         """Raise ValueError, with a message for the user, for options no search can run with.
         Takes the keyword arguments of ``translate_n_best``, so callers can check before reading input."""
@@ -67,7 +74,9 @@ class Translator:
         if beam_size > vocab:  # search could run, but a user asking for it has mistaken the option
             raise ValueError(f"a beam of {beam_size} is wider than the target vocabulary ({vocab} tokens)")
         if max_len is not None and max_len < 1:
-            raise ValueError(f"the output length limit must be at least 1 (it counts the end-of-sentence token), not {max_len}")
+            raise ValueError(
+                f"the output length limit must be at least 1 (it counts the end-of-sentence token), not {max_len}"
+            )
         if max_len is None and (max_len_a < 0 or max_len_a + max_len_b < 1):
             raise ValueError(f"an output limit of {max_len_a} * source length + {max_len_b} leaves no room for a token")
 
@@ -84,7 +93,7 @@ class Translator:
         n_best: int = 1,
         length_penalty: float = 0.0,
         batch_size: int = 64,
-        max_len: Optional[int] = None,
+        max_len: int | None = None,
         max_len_a: float = 1.5,
         max_len_b: float = 10,
         attention: bool = False,
@@ -99,9 +108,13 @@ class Translator:
         Translation carries the attention weights of its hypotheses (for plots). A source longer than the model's
         ``max_positions`` is cut to that length, with a warning naming its line (1-based).
         """
-        self.check_options(beam_size=beam_size, n_best=n_best, max_len=max_len, max_len_a=max_len_a, max_len_b=max_len_b)
+        self.check_options(
+            beam_size=beam_size, n_best=n_best, max_len=max_len, max_len_a=max_len_a, max_len_b=max_len_b
+        )
         ids = [self._source_ids(line, number) for number, line in enumerate(lines, start=1)]
-        results: list[Optional[Translation]] = [Translation(line, [""], [0.0], [[]]) if not x else None for line, x in zip(lines, ids)]
+        results: list[Translation | None] = [
+            Translation(line, [""], [0.0], [[]]) if not x else None for line, x in zip(lines, ids)
+        ]
         order = sorted((i for i, x in enumerate(ids) if x), key=lambda i: len(ids[i]))
         for start in range(0, len(order), batch_size):
             chunk = order[start : start + batch_size]
@@ -111,8 +124,16 @@ class Translator:
             if beam_size == 1 and n_best == 1:
                 hyps = greedy(self.model, src, src_len, max_len=limit, need_attention=attention)
             else:
-                hyps = beam_search(self.model, src, src_len, beam_size=beam_size, length_penalty=length_penalty,
-                                   n_best=n_best, max_len=limit, need_attention=attention)
+                hyps = beam_search(
+                    self.model,
+                    src,
+                    src_len,
+                    beam_size=beam_size,
+                    length_penalty=length_penalty,
+                    n_best=n_best,
+                    max_len=limit,
+                    need_attention=attention,
+                )
             for row, i in enumerate(chunk):
                 results[i] = Translation(
                     source=lines[i],
@@ -141,12 +162,17 @@ class Translator:
         ids = self.src_tok.encode(line)
         limit = self.max_positions
         if limit is not None and len(ids) > limit:
-            log.warning("line %d: %d source tokens, more than the model's %d positions; only the first %d are translated",
-                        number, len(ids), limit, limit)
+            log.warning(
+                "line %d: %d source tokens, more than the model's %d positions; only the first %d are translated",
+                number,
+                len(ids),
+                limit,
+                limit,
+            )
             return ids[:limit]
         return ids
 
-    def _output_limit(self, src_len: Tensor, *, max_len: Optional[int], a: float, b: float) -> Tensor:
+    def _output_limit(self, src_len: Tensor, *, max_len: int | None, a: float, b: float) -> Tensor:
         """(batch,) output limits: fixed, or a * src_len + b; never past the model's positions."""
         limit = torch.full_like(src_len, max_len) if max_len is not None else max_output_length(src_len, a=a, b=b)
         return limit if self.max_positions is None else limit.clamp(max=self.max_positions)

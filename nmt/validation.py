@@ -1,9 +1,10 @@
 """Validation during training: loss over the validation batches and greedy BLEU over its sentences."""
+
 from __future__ import annotations
 
 import math
 import time
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 
@@ -39,7 +40,12 @@ class Validator(Callback):
         self.last_duration = 0.0
 
     def after_batch(self):
-        if self.every and self.learner.step > 0 and self.learner.step % self.every == 0 and self.learner.step != self.last_step:
+        if (
+            self.every
+            and self.learner.step > 0
+            and self.learner.step % self.every == 0
+            and self.learner.step != self.last_step
+        ):
             self.validate()
 
     def after_epoch(self):

@@ -23,11 +23,12 @@ entries are plain words ("homme", "?", "l'"). The main exception is French spaci
 ``! ? ; :`` ("Qui ?" against English "Who?"): the French marks are the words "▁?", "▁!", "▁;",
 "▁:". On the whole Tatoeba corpus every line, English and French, round-trips exactly.
 """
+
 from __future__ import annotations
 
 import re
 from collections import Counter
-from typing import Iterable, Iterator
+from collections.abc import Iterable, Iterator
 
 from nmt.specials import EOS, PAD, SOS, SPECIALS, UNK
 
@@ -89,7 +90,7 @@ def _split_apostrophes(word: str) -> list[str]:
     pieces = []
     while elision := _ELISION.match(word):
         pieces.append(elision.group())
-        word = word[elision.end():]
+        word = word[elision.end() :]
     clitic = _CLITIC.fullmatch(word)
     return pieces + (list(clitic.groups()) if clitic else [word])
 
@@ -153,7 +154,7 @@ class Lang:
         self.word2index = {word: i for i, word in enumerate(self.index2word)}
 
     @classmethod
-    def build(cls, sentences: Iterable[str], *, name: str, min_count: int = 1, max_size: int = 0) -> "Lang":
+    def build(cls, sentences: Iterable[str], *, name: str, min_count: int = 1, max_size: int = 0) -> Lang:
         """Keep words seen at least ``min_count`` times; ``max_size`` caps the size, specials
         included, keeping the most frequent words (ties in alphabetical order); 0 = no cap."""
         if 0 < max_size <= len(SPECIALS):
@@ -192,11 +193,11 @@ class Lang:
         return list(dict.fromkeys(unknown))
 
     def to_dict(self) -> dict:
-        words = self.index2word[len(SPECIALS):]
+        words = self.index2word[len(SPECIALS) :]
         return {"kind": "word", "name": self.name, "words": words, "counts": [self.word2count[w] for w in words]}
 
     @classmethod
-    def from_dict(cls, d: dict) -> "Lang":
+    def from_dict(cls, d: dict) -> Lang:
         if d.get("kind") != "word":
             raise ValueError(f"not a word vocabulary: kind={d.get('kind')!r}")
         return cls(d["name"], dict(zip(d["words"], d["counts"])))

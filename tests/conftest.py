@@ -1,4 +1,5 @@
 """Shared fixtures. The real corpus is required in CI: a missing one fails, it is never skipped."""
+
 import os
 from pathlib import Path
 
@@ -30,7 +31,7 @@ def short_sentences(real_corpus, tmp_path_factory):
         if len(en.split()) <= 4 and en not in seen:
             seen.add(en)
             rows.append(f"{en}\t{fr}")
-    rows = rows[::max(1, len(rows) // 500)][:500]
+    rows = rows[:: max(1, len(rows) // 500)][:500]
     path = tmp_path_factory.mktemp("corpus") / "short.txt"
     path.write_text("\n".join(rows) + "\n", encoding="utf-8")
     return path

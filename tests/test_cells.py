@@ -5,6 +5,7 @@ sequence module, so load_state_dict is exercised both ways), then the same rando
 every output and final state is backpropagated and every gradient compared: each parameter's,
 the input's and the initial state's. Everything runs in float32, the dtype the toolkit ships with.
 """
+
 import math
 
 import pytest

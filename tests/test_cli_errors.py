@@ -1,5 +1,6 @@
 """Misusing the training and corpus commands: one line on stderr naming the problem, a non-zero
 exit status, never a traceback. Every option is checked before the corpus is read."""
+
 import subprocess
 import sys
 from pathlib import Path
@@ -10,8 +11,24 @@ from nmt.__main__ import main as nmt_main
 from nmt.commands.train import main
 
 ROOT = Path(__file__).resolve().parent.parent
-TINY = ["--tokenizer", "word", "--emb-size", "16", "--enc-hidden", "16", "--dec-hidden", "16", "--valid-size", "5",
-        "--test-size", "0", "--valid-bleu-sentences", "5", "--max-steps", "2"]
+TINY = [
+    "--tokenizer",
+    "word",
+    "--emb-size",
+    "16",
+    "--enc-hidden",
+    "16",
+    "--dec-hidden",
+    "16",
+    "--valid-size",
+    "5",
+    "--test-size",
+    "0",
+    "--valid-bleu-sentences",
+    "5",
+    "--max-steps",
+    "2",
+]
 
 
 @pytest.fixture
@@ -55,25 +72,47 @@ MISUSES = {
     "zero learning rate": (["--lr", "0"], 2, "--lr 0.0: must be above 0"),
     "huge learning rate": (["--lr", "1e38"], 2, "--lr 1e+38: must be above 0"),
     "NaN learning rate": (["--lr", "nan"], 2, "--lr nan: must be above 0"),
-    "vocabulary no bigger than the specials": (["--vocab-size", "3"], 2, "--vocab-size 3: must be 0 (no cap) or above 4"),
+    "vocabulary no bigger than the specials": (
+        ["--vocab-size", "3"],
+        2,
+        "--vocab-size 3: must be 0 (no cap) or above 4",
+    ),
     "no validation sentences": (["--valid-size", "0"], 2, "--valid-size 0: must be at least 1"),
-    "heads that do not divide d_model": (["--arch", "transformer", "--d-model", "10", "--heads", "3"], 2,
-                                         "--d-model 10 must be a multiple of --heads 3"),
+    "heads that do not divide d_model": (
+        ["--arch", "transformer", "--d-model", "10", "--heads", "3"],
+        2,
+        "--d-model 10 must be a multiple of --heads 3",
+    ),
     "not a number": (["--lr", "fast"], 2, "argument --lr: invalid float value: 'fast'"),
     "unknown flag": (["--learning-rate", "0.1"], 2, "unrecognized arguments: --learning-rate"),
     "missing config file": (["--config", "{tmp}/none.toml"], 2, "none.toml: cannot read config"),
     "unparsable config file": (["--config", "{tmp}/broken.toml"], 2, "broken.toml: cannot read config"),
-    "unknown option in a config file": (["--config", "{tmp}/unknown-option.toml"], 2, "unknown ModelConfig option(s): warp_drive"),
+    "unknown option in a config file": (
+        ["--config", "{tmp}/unknown-option.toml"],
+        2,
+        "unknown ModelConfig option(s): warp_drive",
+    ),
     "wrong type in a config file": (["--config", "{tmp}/wrong-type.toml"], 2, "--heads takes int values, not 'four'"),
     "missing corpus": (["--corpus", "{tmp}/missing.txt"], 1, "corpus not found: {tmp}/missing.txt"),
     "unknown corpus name": (["--corpus", "eng-deu"], 1, "corpus not found: eng-deu"),
-    "parallel files of unequal length": (["--corpus", "{tmp}/short.{lang}"], 1,
-                                         "parallel files differ in length: {tmp}/short.en has 3 lines, {tmp}/short.fr has 2"),
+    "parallel files of unequal length": (
+        ["--corpus", "{tmp}/short.{lang}"],
+        1,
+        "parallel files differ in length: {tmp}/short.en has 3 lines, {tmp}/short.fr has 2",
+    ),
     "a corpus file that is not UTF-8": (["--corpus", "{tmp}/latin1.txt"], 1, "{tmp}/latin1.txt line 51: not UTF-8"),
     "a line without a tab": (["--corpus", "{tmp}/no-tab.txt"], 1, "{tmp}/no-tab.txt line 51: no tab between"),
     "nothing left after the length filter": (["--max-len", "2"], 1, "no training examples"),
-    "too few pieces for the characters": (["--tokenizer", "spm", "--vocab-size", "10"], 1, "vocab_size=10 is too small"),
-    "a run folder that cannot be made": (["--run-dir", "{tmp}/a-file/run"], 1, "cannot write checkpoints to {tmp}/a-file/run"),
+    "too few pieces for the characters": (
+        ["--tokenizer", "spm", "--vocab-size", "10"],
+        1,
+        "vocab_size=10 is too small",
+    ),
+    "a run folder that cannot be made": (
+        ["--run-dir", "{tmp}/a-file/run"],
+        1,
+        "cannot write checkpoints to {tmp}/a-file/run",
+    ),
     "resuming with no last.pt": (["--resume"], 1, "{tmp}/run/last.pt: no such checkpoint file"),
 }
 
@@ -88,7 +127,9 @@ def run_main(argv: list[str], capsys) -> tuple[int, list[str]]:
 
 @pytest.mark.parametrize("flags, status, message", MISUSES.values(), ids=MISUSES.keys())
 def test_misuse_of_train_gives_one_error_line_and_a_non_zero_status(files, capsys, flags, status, message):
-    argv = ["--corpus", f"{files}/good.txt", "--run-dir", f"{files}/run", *TINY] + [f.replace("{tmp}", str(files)) for f in flags]
+    argv = ["--corpus", f"{files}/good.txt", "--run-dir", f"{files}/run", *TINY] + [
+        f.replace("{tmp}", str(files)) for f in flags
+    ]
     got_status, stderr = run_main(argv, capsys)
     assert (got_status, len(stderr)) == (status, 1), stderr
     assert "error: " in stderr[0] and message.replace("{tmp}", str(files)) in stderr[0]
@@ -99,22 +140,35 @@ def test_options_are_checked_before_the_corpus_is_read(files, capsys):
     assert status == 2 and "--cell" in stderr[0]
 
 
-@pytest.mark.parametrize("flags, message", [
-    (["--cell", "foo"], "error: --cell 'foo': choose lstm, gru or rnn"),
-    (["--corpus", "{tmp}/latin1.txt"], "error: {tmp}/latin1.txt line 51: not UTF-8 (byte 0xe9 at byte 2 of the line)"),
-], ids=["bad option", "bad corpus"])
+@pytest.mark.parametrize(
+    "flags, message",
+    [
+        (["--cell", "foo"], "error: --cell 'foo': choose lstm, gru or rnn"),
+        (
+            ["--corpus", "{tmp}/latin1.txt"],
+            "error: {tmp}/latin1.txt line 51: not UTF-8 (byte 0xe9 at byte 2 of the line)",
+        ),
+    ],
+    ids=["bad option", "bad corpus"],
+)
 def test_the_command_prints_no_traceback(files, flags, message):
-    argv = ["--corpus", f"{files}/good.txt", "--run-dir", f"{files}/run", *TINY] + [f.replace("{tmp}", str(files)) for f in flags]
+    argv = ["--corpus", f"{files}/good.txt", "--run-dir", f"{files}/run", *TINY] + [
+        f.replace("{tmp}", str(files)) for f in flags
+    ]
     done = subprocess.run([sys.executable, str(ROOT / "train_nmt.py"), *argv], capture_output=True, text=True, cwd=ROOT)
     assert done.returncode != 0
     assert done.stderr.strip().splitlines() == [message.replace("{tmp}", str(files))]
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["fetch", "eng-deu"], "invalid choice: 'eng-deu'"),
-    (["download", "eng-fra"], "invalid choice: 'download'"),
-    ([], "the following arguments are required: command"),
-], ids=["unknown corpus", "unknown command", "no command"])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["fetch", "eng-deu"], "invalid choice: 'eng-deu'"),
+        (["download", "eng-fra"], "invalid choice: 'download'"),
+        ([], "the following arguments are required: command"),
+    ],
+    ids=["unknown corpus", "unknown command", "no command"],
+)
 def test_misuse_of_the_corpus_tool_ends_in_its_error_line(capsys, argv, message):
     with pytest.raises(SystemExit) as exit:
         nmt_main(argv)

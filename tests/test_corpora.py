@@ -3,6 +3,7 @@
 Small format cases use files written into tmp_path; split, direction and reading behaviour are
 shown on the real Tatoeba archive, read once per module.
 """
+
 import hashlib
 import logging
 import urllib.error
@@ -156,7 +157,11 @@ BAD_INPUTS = {
         ("a.en", "a.fr"),
         ["a.en has 3 lines", "a.fr has 2"],
     ),
-    "empty parallel side": ({"a.en": "Hi.\n\n", "a.fr": "Salut.\nOui.\n"}, ("a.en", "a.fr"), ["a.en line 2: empty English"]),
+    "empty parallel side": (
+        {"a.en": "Hi.\n\n", "a.fr": "Salut.\nOui.\n"},
+        ("a.en", "a.fr"),
+        ["a.en line 2: empty English"],
+    ),
     "parallel not utf-8": ({"a.en": "Hi.\n", "a.fr": b"\xff\n"}, ("a.en", "a.fr"), ["a.fr line 1: not UTF-8"]),
     "empty parallel file": ({"a.en": "", "a.fr": ""}, ("a.en", "a.fr"), ["a.en: empty file"]),
 }

@@ -1,4 +1,5 @@
 """Batches: prepared once, bucketed by length within a token budget, reproducible from the seed."""
+
 import random
 
 import pytest
@@ -12,7 +13,13 @@ from nmt.vocab import Lang
 
 def random_examples(n=500, seed=0):
     rng = random.Random(seed)
-    return [([rng.randrange(4, 50) for _ in range(rng.randint(1, 30))], [rng.randrange(4, 50) for _ in range(rng.randint(1, 30))]) for _ in range(n)]
+    return [
+        (
+            [rng.randrange(4, 50) for _ in range(rng.randint(1, 30))],
+            [rng.randrange(4, 50) for _ in range(rng.randint(1, 30))],
+        )
+        for _ in range(n)
+    ]
 
 
 def test_a_batch_shifts_the_target_once_sos_in_and_eos_out():

@@ -1,4 +1,5 @@
 """Scores (sacrebleu), the reconstruction report, and python -m nmt.evaluate on tiny demo models."""
+
 import pytest
 import torch
 from tiny_checkpoints import train_tiny
@@ -57,12 +58,15 @@ def test_reconstruction_reports_exact_match_token_accuracy_and_bleu():
     assert str(report).startswith("exact match 50.0%  token accuracy 87.5%  BLEU ")
 
 
-@pytest.mark.parametrize("output, marked", [
-    ("He is small.", "He is [[small.]]"),
-    ("He is", "He is [[]]"),
-    ("He is tall. Yes.", "He is tall. [[Yes.]]"),
-    ("He is tall.", "He is tall."),
-])
+@pytest.mark.parametrize(
+    "output, marked",
+    [
+        ("He is small.", "He is [[small.]]"),
+        ("He is", "He is [[]]"),
+        ("He is tall. Yes.", "He is tall. [[Yes.]]"),
+        ("He is tall.", "He is tall."),
+    ],
+)
 def test_the_first_differing_word_is_marked(output, marked):
     assert mark_first_difference(output, "He is tall.") == marked
 
@@ -100,7 +104,11 @@ def test_reconstruction_reports_the_scores_and_marks_the_sentences_that_came_bac
     sources = [s for s, _ in group_by_source(load_corpus(translator.config.data).test)]
     outputs = translator.translate(sources, beam_size=5)
     assert str(reconstruction(outputs, sources, tokens=translator.trg_tok.tokens)) in out
-    shown = [line.split(": ", 1)[1].strip() for line in out.splitlines() if line.strip().startswith(("input:", "reconstruction:"))]
+    shown = [
+        line.split(": ", 1)[1].strip()
+        for line in out.splitlines()
+        if line.strip().startswith(("input:", "reconstruction:"))
+    ]
     wrong = [(s, o) for s, o in zip(sources, outputs) if s != o][:3]
     assert len(wrong) == 3  # a tiny model, a few steps: it makes mistakes to show
     assert shown == [x for s, o in wrong for x in (s, mark_first_difference(o, s))]
@@ -110,8 +118,10 @@ def test_reconstruction_reports_the_scores_and_marks_the_sentences_that_came_bac
 def test_reconstruction_of_a_translation_model_is_refused(translation_checkpoint, capsys):
     status, out, err = evaluate(capsys, "--checkpoint", translation_checkpoint, "--reconstruction")
     assert status == 2 and out == ""
-    assert err.strip() == (f"error: {translation_checkpoint} translates en->fr; --reconstruction needs an autoencoder "
-                           "(train_nmt.py --autoencoder)")
+    assert err.strip() == (
+        f"error: {translation_checkpoint} translates en->fr; --reconstruction needs an autoencoder "
+        "(train_nmt.py --autoencoder)"
+    )
 
 
 def test_a_checkpoint_that_holds_out_no_test_sentences_says_so(translation_checkpoint, tmp_path, capsys):
@@ -120,4 +130,3 @@ def test_a_checkpoint_that_holds_out_no_test_sentences_says_so(translation_check
     torch.save(ckpt, tmp_path / "no-test.pt")
     status, _, err = evaluate(capsys, "--checkpoint", tmp_path / "no-test.pt")
     assert status == 1 and "the test split of" in err and "is empty" in err
-

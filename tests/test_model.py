@@ -1,4 +1,5 @@
 """The RNN encoder-decoder: shapes, padding, the bridge, attention, teacher forcing."""
+
 import pytest
 import torch
 
@@ -22,7 +23,12 @@ def examples(n=6, seed=0):
     rows = []
     for i in range(n):
         src_len, trg_len = 2 + i % 5, 1 + (i * 3) % 6
-        rows.append((torch.randint(4, VOCAB, (src_len,), generator=g).tolist(), torch.randint(4, VOCAB, (trg_len,), generator=g).tolist()))
+        rows.append(
+            (
+                torch.randint(4, VOCAB, (src_len,), generator=g).tolist(),
+                torch.randint(4, VOCAB, (trg_len,), generator=g).tolist(),
+            )
+        )
     return rows
 
 
@@ -45,7 +51,7 @@ def test_appending_padding_to_the_source_changes_nothing(impl, cell):
     encoded, encoded_padded = model.encode(b.src, b.src_len), model.encode(padded_src, b.src_len)
     torch.testing.assert_close(encoded_padded.final, encoded.final)
     torch.testing.assert_close(encoded_padded.outputs[:, : b.src.size(1)], encoded.outputs)
-    assert encoded_padded.outputs[:, b.src.size(1):].abs().max() == 0
+    assert encoded_padded.outputs[:, b.src.size(1) :].abs().max() == 0
     torch.testing.assert_close(model(padded_src, b.src_len, b.trg_in), model(b.src, b.src_len, b.trg_in))
 
 
@@ -74,7 +80,11 @@ def test_the_bridge_is_trained_by_the_one_optimizer():
 def test_identity_bridge_needs_matching_sizes_and_zero_bridge_starts_from_zeros():
     with pytest.raises(ValueError, match="identity bridge"):
         tiny(bridge="identity")
-    identity = RNNSeq2Seq(ModelConfig(emb_size=8, enc_hidden=10, dec_hidden=20, bridge="identity"), src_vocab_size=VOCAB, trg_vocab_size=VOCAB)
+    identity = RNNSeq2Seq(
+        ModelConfig(emb_size=8, enc_hidden=10, dec_hidden=20, bridge="identity"),
+        src_vocab_size=VOCAB,
+        trg_vocab_size=VOCAB,
+    )
     assert not list(identity.bridge.parameters())
     zero = tiny(bridge="zero")
     b = make_batch(examples())

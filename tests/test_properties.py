@@ -1,4 +1,5 @@
 """Any text in, no crash out: the tokenizers and the translator under generated input."""
+
 import dataclasses
 
 import pytest
@@ -75,8 +76,10 @@ def test_sentencepiece_gives_back_normalised_text_of_characters_it_knows(spm, re
 
 TINY_MODELS = {
     "rnn+word": (DataConfig(tokenizer="word"), ModelConfig(emb_size=16, enc_hidden=16, dec_hidden=32)),
-    "transformer+spm": (DataConfig(tokenizer="spm", vocab_size=300),
-                        ModelConfig(arch="transformer", d_model=16, heads=2, ff_size=32, enc_layers=1, dec_layers=1, max_positions=64)),
+    "transformer+spm": (
+        DataConfig(tokenizer="spm", vocab_size=300),
+        ModelConfig(arch="transformer", d_model=16, heads=2, ff_size=32, enc_layers=1, dec_layers=1, max_positions=64),
+    ),
 }
 
 
@@ -84,12 +87,24 @@ TINY_MODELS = {
 def translator(request, real_lines, tmp_path_factory) -> Translator:
     """A tiny model trained for 20 steps on 500 real pairs: enough to emit words, and EOS sometimes."""
     folder = tmp_path_factory.mktemp("translator")
-    (folder / "pairs.txt").write_text("".join(f"{en}\t{fr}\n" for en, fr in zip(real_lines[:1000:2], real_lines[1:1000:2])), encoding="utf-8")
+    (folder / "pairs.txt").write_text(
+        "".join(f"{en}\t{fr}\n" for en, fr in zip(real_lines[:1000:2], real_lines[1:1000:2])), encoding="utf-8"
+    )
     data, model = TINY_MODELS[request.param]
-    train(Config(data=dataclasses.replace(data, corpus=str(folder / "pairs.txt"), valid_size=10, test_size=0),
-                 model=model,
-                 train=TrainConfig(max_steps=20, batch_tokens=0, batch_size=32, scheduler="none", valid_bleu_sentences=10,
-                                   run_dir=str(folder))))
+    train(
+        Config(
+            data=dataclasses.replace(data, corpus=str(folder / "pairs.txt"), valid_size=10, test_size=0),
+            model=model,
+            train=TrainConfig(
+                max_steps=20,
+                batch_tokens=0,
+                batch_size=32,
+                scheduler="none",
+                valid_bleu_sentences=10,
+                run_dir=str(folder),
+            ),
+        )
+    )
     return Translator.from_checkpoint(folder / "last.pt")
 
 
@@ -98,8 +113,9 @@ any_line = st.one_of(
     # control, format, private-use and space characters; not lone surrogates, which are no
     # Unicode text (no UTF-8 file holds one) and which SentencePiece refuses with a RuntimeError
     st.text(alphabet=st.characters(categories=["Cc", "Cf", "Co", "Zs", "Zl", "Zp"])),
-    st.lists(st.sampled_from(["I", "am", "Je", "suis", "Привет", "你好", "مرحبا", "שלום", "🙂", "é", "?", "\t", "\n"]))
-    .map(" ".join),
+    st.lists(
+        st.sampled_from(["I", "am", "Je", "suis", "Привет", "你好", "مرحبا", "שלום", "🙂", "é", "?", "\t", "\n"])
+    ).map(" ".join),
 )
 
 
@@ -111,11 +127,15 @@ def test_translation_gives_one_output_per_input_line_whatever_the_lines(translat
     assert all(1 <= len(t.hypotheses) <= beam and all(isinstance(h, str) for h in t.hypotheses) for t in translations)
 
 
-@pytest.mark.parametrize("lines", [
-    [""],
-    ["", " ", "\t\n", "\x00\x07\x1b[31m", "\u200b\ufeff"],
-    [" ".join(["the", "cat", "?"] * 700)],  # 2,100 words
-    ["a" * 5000, "x"],  # one word of 5,000 characters
-], ids=["empty", "blank and control", "2100 tokens", "5000-character word"])
+@pytest.mark.parametrize(
+    "lines",
+    [
+        [""],
+        ["", " ", "\t\n", "\x00\x07\x1b[31m", "\u200b\ufeff"],
+        [" ".join(["the", "cat", "?"] * 700)],  # 2,100 words
+        ["a" * 5000, "x"],  # one word of 5,000 characters
+    ],
+    ids=["empty", "blank and control", "2100 tokens", "5000-character word"],
+)
 def test_translation_survives_degenerate_lines(translator, lines):
     assert len(translator.translate(lines, batch_size=2)) == len(lines)

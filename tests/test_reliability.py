@@ -1,5 +1,6 @@
 """Faults during training: signals, killed writes, non-finite losses, full disks, out of memory,
 and checkpoints that are damaged, crafted or from elsewhere."""
+
 import errno
 import json
 import math
@@ -37,17 +38,44 @@ def corpus(real_corpus, tmp_path_factory) -> Path:
     """200 short real English/French pairs as a tab file."""
     pairs = [(en, fr) for en, fr in read_corpus(real_corpus) if len(en.split()) <= 4]
     path = tmp_path_factory.mktemp("corpus") / "short.txt"
-    path.write_text("".join(f"{en}\t{fr}\n" for en, fr in pairs[::len(pairs) // 200][:200]), encoding="utf-8")
+    path.write_text("".join(f"{en}\t{fr}\n" for en, fr in pairs[:: len(pairs) // 200][:200]), encoding="utf-8")
     return path
 
 
 def tiny_run(corpus, run_dir, *extra) -> list[str]:
     """Flags for a tiny RNN that trains in about a second. One thread: results are then
     bit-for-bit the same in a subprocess and in this process."""
-    return ["--corpus", str(corpus), "--src", "en", "--tgt", "fr", "--tokenizer", "word", "--emb-size", "16",
-            "--enc-hidden", "16", "--dec-hidden", "32", "--valid-size", "10", "--test-size", "0",
-            "--valid-bleu-sentences", "10", "--batch-tokens", "0", "--batch-size", "16", "--threads", "1",
-            "--run-dir", str(run_dir), *extra]
+    return [
+        "--corpus",
+        str(corpus),
+        "--src",
+        "en",
+        "--tgt",
+        "fr",
+        "--tokenizer",
+        "word",
+        "--emb-size",
+        "16",
+        "--enc-hidden",
+        "16",
+        "--dec-hidden",
+        "32",
+        "--valid-size",
+        "10",
+        "--test-size",
+        "0",
+        "--valid-bleu-sentences",
+        "10",
+        "--batch-tokens",
+        "0",
+        "--batch-size",
+        "16",
+        "--threads",
+        "1",
+        "--run-dir",
+        str(run_dir),
+        *extra,
+    ]
 
 
 def records(run_dir: Path) -> list[dict]:
@@ -76,14 +104,28 @@ def wait_for_step(run_dir: Path, step: int, process: subprocess.Popen) -> None:
 def start_training(argv: list[str], stderr: Path) -> subprocess.Popen:
     """train_nmt.py in a subprocess; stderr goes to a file, as a pipe left unread could fill and stall it."""
     with open(stderr, "w") as f:
-        return subprocess.Popen([sys.executable, str(ROOT / "train_nmt.py"), *argv], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=f)
+        return subprocess.Popen(
+            [sys.executable, str(ROOT / "train_nmt.py"), *argv], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=f
+        )
 
 
 # What resuming must restore, all exercised: dropout (the RNG), a plateau schedule and early
 # stopping (their state; this run stops early, after about 100 steps), validation every 7
 # steps (mid-epoch), and a training loss logged at every step.
-RESUMABLE = ("--dropout", "0.3", "--scheduler", "plateau", "--patience", "12", "--valid-every", "7",
-             "--log-every", "1", "--max-steps", "150")
+RESUMABLE = (
+    "--dropout",
+    "0.3",
+    "--scheduler",
+    "plateau",
+    "--patience",
+    "12",
+    "--valid-every",
+    "7",
+    "--log-every",
+    "1",
+    "--max-steps",
+    "150",
+)
 
 
 @pytest.fixture(scope="module")
@@ -94,7 +136,9 @@ def uninterrupted(corpus, tmp_path_factory) -> Path:
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
-def test_a_signalled_run_saves_last_pt_and_resumes_exactly_like_an_uninterrupted_one(corpus, uninterrupted, tmp_path, sig):
+def test_a_signalled_run_saves_last_pt_and_resumes_exactly_like_an_uninterrupted_one(
+    corpus, uninterrupted, tmp_path, sig
+):
     interrupted = start_training(tiny_run(corpus, tmp_path / "interrupted", *RESUMABLE), stderr=tmp_path / "stderr")
     wait_for_step(tmp_path / "interrupted", 5, interrupted)
     interrupted.send_signal(sig)
@@ -158,8 +202,13 @@ def test_training_clears_the_temporary_files_of_saves_that_never_finished(tmp_pa
 def test_best_pt_is_never_replaced_by_a_worse_model_even_after_a_resume(tmp_path):
     model = torch.nn.Linear(2, 2)
     checkpointer = Checkpointer(tmp_path, lambda: {})
-    learner = Learner(model, batches=lambda epoch, start: [], loss_fn=None,
-                      optimizer=torch.optim.Adam(model.parameters()), callbacks=[checkpointer])
+    learner = Learner(
+        model,
+        batches=lambda epoch, start: [],
+        loss_fn=None,
+        optimizer=torch.optim.Adam(model.parameters()),
+        callbacks=[checkpointer],
+    )
 
     def validate(bleu: float) -> bytes:
         with torch.no_grad():
@@ -222,14 +271,18 @@ def test_a_nan_loss_or_gradient_skips_its_step_and_is_counted(corpus, tmp_path, 
     assert all(torch.isfinite(w).all() for w in last["model"].values())
 
 
-def test_nan_losses_in_a_row_stop_training_with_one_error_and_leave_the_checkpoints_untouched(corpus, tmp_path, poison_losses, capsys):
+def test_nan_losses_in_a_row_stop_training_with_one_error_and_leave_the_checkpoints_untouched(
+    corpus, tmp_path, poison_losses, capsys
+):
     saved = {}
     # An epoch is 12 batches: the checkpoints are saved after the first, and the 10 NaN losses
     # from the start of the second end training before it is over.
     poison_losses(range(13, 1000), then=lambda: saved.update({p.name: p.read_bytes() for p in tmp_path.glob("*.pt")}))
     assert main(tiny_run(corpus, tmp_path, "--max-steps", "100")) == 1
-    assert capsys.readouterr().err.strip().splitlines()[-1] == \
-        "error: 10 steps in a row with a non-finite loss or gradient: stopping; lower --lr or check the data"
+    assert (
+        capsys.readouterr().err.strip().splitlines()[-1]
+        == "error: 10 steps in a row with a non-finite loss or gradient: stopping; lower --lr or check the data"
+    )
     assert set(saved) == {"best.pt", "last.pt"}
     assert {p.name: p.read_bytes() for p in tmp_path.glob("*.pt")} == saved
 
@@ -237,7 +290,9 @@ def test_nan_losses_in_a_row_stop_training_with_one_error_and_leave_the_checkpoi
 # A full disk ----------------------------------------------------------------------------------
 
 
-def test_a_full_disk_at_a_save_stops_with_one_error_and_keeps_the_previous_checkpoint(corpus, tmp_path, monkeypatch, capsys):
+def test_a_full_disk_at_a_save_stops_with_one_error_and_keeps_the_previous_checkpoint(
+    corpus, tmp_path, monkeypatch, capsys
+):
     real_save, saved = torch.save, {}
 
     def save_until_the_disk_fills(obj, f):
@@ -308,8 +363,12 @@ def test_a_checkpoint_that_would_run_code_is_refused_and_runs_nothing(tmp_path):
 
 
 def test_every_checkpoint_load_in_the_package_is_weights_only():
-    calls = [(path.name, line) for path in (ROOT / "nmt").glob("*.py")
-             for line in path.read_text().splitlines() if "torch.load(" in line]
+    calls = [
+        (path.name, line)
+        for path in (ROOT / "nmt").rglob("*.py")
+        for line in path.read_text().splitlines()
+        if "torch.load(" in line
+    ]
     assert calls and all("weights_only=True" in line for _, line in calls), calls
 
 
@@ -317,6 +376,20 @@ def test_a_checkpoint_from_a_newer_format_is_refused_naming_both_versions(tiny_c
     ckpt = torch.load(tiny_checkpoint, weights_only=True)
     torch.save({**ckpt, "format_version": FORMAT_VERSION + 1, "nmt_version": "9.0"}, tmp_path / "newer.pt")
     assert_refused(tmp_path / "newer.pt", f"format {FORMAT_VERSION + 1}", "9.0", "upgrade")
+
+
+def test_a_format_1_checkpoint_with_tgt_keys_loads_as_the_same_model(tiny_checkpoint, tmp_path):
+    ckpt = torch.load(tiny_checkpoint, weights_only=True)
+    old = {**ckpt, "format_version": 1}
+    old["config"] = {**ckpt["config"], "data": {**ckpt["config"]["data"]}}
+    old["config"]["data"]["tgt"] = old["config"]["data"].pop("trg")
+    old["tokenizers"] = {**ckpt["tokenizers"]}
+    old["tokenizers"]["tgt"] = old["tokenizers"].pop("trg")
+    torch.save(old, tmp_path / "format-1.pt")
+    model, _, _, config = load_model(tmp_path / "format-1.pt")
+    expected, _, _, expected_config = load_model(tiny_checkpoint)
+    assert config == expected_config
+    assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), expected.state_dict().values()))
 
 
 @pytest.mark.parametrize("keep", [0, 100, 0.5, -1], ids=["empty", "header", "half", "all-but-one-byte"])
@@ -327,7 +400,9 @@ def test_a_truncated_checkpoint_is_refused(tiny_checkpoint, tmp_path, keep):
     assert_refused(tmp_path / "cut.pt", "truncated")
 
 
-@pytest.mark.parametrize("content", [b"hello", b"PK\x03\x04 not a zip", bytes(range(256)) * 10], ids=["text", "zip-header", "bytes"])
+@pytest.mark.parametrize(
+    "content", [b"hello", b"PK\x03\x04 not a zip", bytes(range(256)) * 10], ids=["text", "zip-header", "bytes"]
+)
 def test_a_file_that_is_no_checkpoint_is_refused(tmp_path, content):
     (tmp_path / "other.pt").write_bytes(content)
     assert_refused(tmp_path / "other.pt", "not a checkpoint")

@@ -1,5 +1,6 @@
 """Greedy and beam search, tested by invariants on two small stand-in models: one whose
 next-token probabilities are written by hand, one randomly initialised."""
+
 import math
 
 import pytest
@@ -194,7 +195,9 @@ def test_batched_equals_one_sentence_at_a_time():
     limits = max_output_length(src_len, a=1.0, b=3)
     searches = [
         lambda s, n, lim: greedy(model, s, n, max_len=lim, need_attention=True),
-        lambda s, n, lim: beam_search(model, s, n, beam_size=3, n_best=2, length_penalty=1.0, max_len=lim, need_attention=True),
+        lambda s, n, lim: beam_search(
+            model, s, n, beam_size=3, n_best=2, length_penalty=1.0, max_len=lim, need_attention=True
+        ),
     ]
     for search in searches:
         batched = search(src, src_len, limits)
@@ -213,6 +216,7 @@ def exhaustive_best(model, src, src_len, *, max_len, alpha):
     state = model.init_state(encoded)
     prefixes = [(i, 0.0) for i in range(len(src))]  # per row: (sentence, log-prob) of a live prefix
     best = [float("-inf")] * len(src)
+    tokens = []  # the last token of each live prefix
     for t in range(max_len):
         prev = torch.full((len(prefixes),), SOS) if t == 0 else torch.tensor(tokens)
         rows = torch.tensor([i for i, _ in prefixes])
@@ -303,8 +307,10 @@ def test_per_row_max_length_is_respected():
 def test_attention_has_one_row_per_generated_token():
     model = TinyGRU(seed=7, eos_bias=1.5)
     src, src_len = random_batch(7)
-    for hyps in (greedy(model, src, src_len, max_len=8, need_attention=True),
-                 beam_search(model, src, src_len, beam_size=4, n_best=2, max_len=8, need_attention=True)):
+    for hyps in (
+        greedy(model, src, src_len, max_len=8, need_attention=True),
+        beam_search(model, src, src_len, beam_size=4, n_best=2, max_len=8, need_attention=True),
+    ):
         ended = 0
         for tokens, attention, n in zip(hyps.tokens, hyps.attention, src_len.tolist()):
             for toks, attn in zip(tokens, attention):

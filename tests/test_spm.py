@@ -1,4 +1,5 @@
 """SentencePiece tokenizer trained on real lines, and build_tokenizers' joint and separate vocabularies."""
+
 import io
 import unicodedata
 import zipfile
@@ -139,7 +140,9 @@ def test_word_tokenizers_follow_min_count_and_vocab_size(pairs):
     assert isinstance(src, Lang) and isinstance(trg, Lang)
     assert len(src) == len(trg) == 300
     assert "homme" in trg.word2index and "homme" not in src.word2index
-    uncapped = build_tokenizers(pairs["train"], DataConfig(tokenizer="word", vocab_size=0, min_count=2, joint_vocab=False))[0]
+    uncapped = build_tokenizers(
+        pairs["train"], DataConfig(tokenizer="word", vocab_size=0, min_count=2, joint_vocab=False)
+    )[0]
     assert len(uncapped) > 300 and min(uncapped.word2count.values()) == 2
 
 

@@ -1,4 +1,5 @@
 """Training end to end: the copy task is learned, checkpoints round-trip and resume, runs repeat."""
+
 import json
 import re
 
@@ -16,8 +17,19 @@ def copy_task_config(corpus, run_dir, **train_overrides) -> Config:
     return Config(
         data=DataConfig(corpus=str(corpus), src="en", trg="en", tokenizer="word", valid_size=25, test_size=0),
         model=ModelConfig(emb_size=64, enc_hidden=64, dec_hidden=128, dropout=0.0),
-        train=TrainConfig(**{"lr": 3e-3, "batch_tokens": 0, "batch_size": 32, "epochs": 40, "patience": 0,
-                             "run_dir": str(run_dir), "valid_bleu_sentences": 25, "scheduler": "none", **train_overrides}),
+        train=TrainConfig(
+            **{
+                "lr": 3e-3,
+                "batch_tokens": 0,
+                "batch_size": 32,
+                "epochs": 40,
+                "patience": 0,
+                "run_dir": str(run_dir),
+                "valid_bleu_sentences": 25,
+                "scheduler": "none",
+                **train_overrides,
+            }
+        ),
     )
 
 
@@ -52,11 +64,17 @@ def test_best_checkpoint_holds_what_translation_needs_and_no_optimizer(copy_run)
     best = load_checkpoint(copy_run / "best.pt")
     assert {"config", "tokenizers", "model"} <= set(best) and "optimizer" not in best
     records = [json.loads(line) for line in (copy_run / "metrics.jsonl").read_text().splitlines()]
-    assert max(r["valid_bleu"] for r in records if "valid_bleu" in r) == pytest.approx(best["progress"]["metrics"]["valid_bleu"])
+    assert max(r["valid_bleu"] for r in records if "valid_bleu" in r) == pytest.approx(
+        best["progress"]["metrics"]["valid_bleu"]
+    )
 
 
 def losses(run_dir):
-    return [r["train_loss"] for r in map(json.loads, (run_dir / "metrics.jsonl").read_text().splitlines()) if "train_loss" in r]
+    return [
+        r["train_loss"]
+        for r in map(json.loads, (run_dir / "metrics.jsonl").read_text().splitlines())
+        if "train_loss" in r
+    ]
 
 
 def test_same_seed_same_data_gives_identical_losses(short_sentences, tmp_path):
@@ -80,9 +98,30 @@ def test_a_resumed_run_continues_exactly_like_an_uninterrupted_one(short_sentenc
 
 
 def test_command_line_trains_and_prints_where_the_checkpoint_is(short_sentences, tmp_path, capsys):
-    code = main(["--corpus", str(short_sentences), "--tokenizer", "word", "--max-steps", "3", "--valid-size", "10",
-                 "--test-size", "0", "--emb-size", "16", "--enc-hidden", "16", "--dec-hidden", "16",
-                 "--run-dir", str(tmp_path / "cli"), "--valid-bleu-sentences", "10"])
+    code = main(
+        [
+            "--corpus",
+            str(short_sentences),
+            "--tokenizer",
+            "word",
+            "--max-steps",
+            "3",
+            "--valid-size",
+            "10",
+            "--test-size",
+            "0",
+            "--emb-size",
+            "16",
+            "--enc-hidden",
+            "16",
+            "--dec-hidden",
+            "16",
+            "--run-dir",
+            str(tmp_path / "cli"),
+            "--valid-bleu-sentences",
+            "10",
+        ]
+    )
     assert code == 0
     assert re.search(r"checkpoints: .*best\.pt", capsys.readouterr().out)
     assert (tmp_path / "cli" / "best.pt").is_file()

@@ -1,4 +1,5 @@
 """The Transformer through the same learner, checkpoints and search as the RNN."""
+
 import pytest
 import torch
 
@@ -14,12 +15,27 @@ from nmt.translator import Translator
 @pytest.fixture(scope="module")
 def transformer_copy_run(short_sentences, tmp_path_factory):
     run_dir = tmp_path_factory.mktemp("transformer-copy")
-    train(Config(
-        data=DataConfig(corpus=str(short_sentences), src="en", trg="en", tokenizer="word", valid_size=25, test_size=0),
-        model=ModelConfig(arch="transformer", d_model=64, heads=4, ff_size=128, enc_layers=2, dec_layers=2, dropout=0.0),
-        train=TrainConfig(lr=3e-3, scheduler="inverse_sqrt", warmup=50, batch_tokens=0, batch_size=32, epochs=25,
-                          patience=0, valid_bleu_sentences=25, run_dir=str(run_dir)),
-    ))
+    train(
+        Config(
+            data=DataConfig(
+                corpus=str(short_sentences), src="en", trg="en", tokenizer="word", valid_size=25, test_size=0
+            ),
+            model=ModelConfig(
+                arch="transformer", d_model=64, heads=4, ff_size=128, enc_layers=2, dec_layers=2, dropout=0.0
+            ),
+            train=TrainConfig(
+                lr=3e-3,
+                scheduler="inverse_sqrt",
+                warmup=50,
+                batch_tokens=0,
+                batch_size=32,
+                epochs=25,
+                patience=0,
+                valid_bleu_sentences=25,
+                run_dir=str(run_dir),
+            ),
+        )
+    )
     return run_dir
 
 
@@ -63,7 +79,9 @@ def test_cached_decoding_inside_beam_search_gives_the_full_forward_logits(transf
     hyps = search.beam_search(model, batch.src, batch.src_len, beam_size=4, n_best=4, max_len=limit)
     for row, (n_best, log_probs) in enumerate(zip(hyps.tokens, hyps.log_probs)):
         src, src_len = batch.src[row : row + 1, : batch.src_len[row]], batch.src_len[row : row + 1]
-        ended = [(t, lp) for t, lp in zip(n_best, log_probs) if len(t) < limit[row]]  # those cut at the limit have no EOS
+        ended = [
+            (t, lp) for t, lp in zip(n_best, log_probs) if len(t) < limit[row]
+        ]  # those cut at the limit have no EOS
         assert ended
         for tokens, log_prob in ended:
             full = make_batch([([0], tokens)])

@@ -1,4 +1,5 @@
 """translate.py / nmt-translate and the Translator API, on tiny models of the demo corpus."""
+
 import dataclasses
 import io
 import subprocess
@@ -48,16 +49,33 @@ def assert_one_line_error(err):
 
 
 def test_stdin_to_stdout_in_a_subprocess(checkpoint, translator):
-    result = subprocess.run([sys.executable, "translate.py", "--checkpoint", str(checkpoint), "--beam", "1"],
-                            input="\n".join(LINES) + "\n", capture_output=True, text=True, cwd=ROOT, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "translate.py", "--checkpoint", str(checkpoint), "--beam", "1"],
+        input="\n".join(LINES) + "\n",
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=60,
+    )
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines() == translator.translate(LINES)
 
 
 def test_every_input_line_gives_one_output_line_in_order(checkpoint, translator, tmp_path, capsys):
     lines = LINES + [LONG_LINE] + LINES[::-1]
-    status, _, err = translate(capsys, "--checkpoint", checkpoint, "--input", write(tmp_path / "in.en", lines),
-                               "--output", tmp_path / "out.fr", "--beam", "1", "--batch-size", "3")
+    status, _, err = translate(
+        capsys,
+        "--checkpoint",
+        checkpoint,
+        "--input",
+        write(tmp_path / "in.en", lines),
+        "--output",
+        tmp_path / "out.fr",
+        "--beam",
+        "1",
+        "--batch-size",
+        "3",
+    )
     assert status == 0, err
     output = (tmp_path / "out.fr").read_text(encoding="utf-8").split("\n")
     assert output[-1] == "" and len(output[:-1]) == len(lines)
@@ -67,14 +85,23 @@ def test_every_input_line_gives_one_output_line_in_order(checkpoint, translator,
 
 
 def test_n_best_gives_k_numbered_lines_per_input_best_first(checkpoint, translator, tmp_path, capsys):
-    status, out, err = translate(capsys, "--checkpoint", checkpoint, "--input", write(tmp_path / "in.en", LINES[:3]),
-                                 "--beam", "4", "--n-best", "3")
+    status, out, err = translate(
+        capsys,
+        "--checkpoint",
+        checkpoint,
+        "--input",
+        write(tmp_path / "in.en", LINES[:3]),
+        "--beam",
+        "4",
+        "--n-best",
+        "3",
+    )
     assert status == 0, err
     rows = [line.split("\t") for line in out.splitlines()]
     assert [int(number) for number, _, _ in rows] == [1, 1, 1, 2, 3, 3, 3]  # the empty line has one, empty
     assert rows[3] == ["2", "0.0000", ""]
     for first in (0, 4):
-        scores = [float(score) for _, score, _ in rows[first:first + 3]]
+        scores = [float(score) for _, score, _ in rows[first : first + 3]]
         assert scores == sorted(scores, reverse=True)
     best = translator.translate(LINES[:3], beam_size=4)
     assert [rows[0][2], rows[4][2]] == [best[0], best[2]]
@@ -82,8 +109,15 @@ def test_n_best_gives_k_numbered_lines_per_input_best_first(checkpoint, translat
 
 def test_ref_prints_bleu_chrf_and_ter_with_signatures(checkpoint, tmp_path, capsys):
     refs = ["quarante-deux", "", "sept mille cent six", "neuf", "trois cent douze"]
-    status, out, err = translate(capsys, "--checkpoint", checkpoint, "--input", write(tmp_path / "in.en", LINES),
-                                 "--ref", write(tmp_path / "ref.fr", refs))
+    status, out, err = translate(
+        capsys,
+        "--checkpoint",
+        checkpoint,
+        "--input",
+        write(tmp_path / "in.en", LINES),
+        "--ref",
+        write(tmp_path / "ref.fr", refs),
+    )
     assert status == 0, err
     expected = sacrebleu.corpus_bleu(out.splitlines(), [refs]).score
     assert f"BLEU {expected:.2f}" in err
@@ -94,14 +128,25 @@ def test_ref_prints_bleu_chrf_and_ter_with_signatures(checkpoint, tmp_path, caps
 def test_several_reference_files_are_one_multi_reference_set(checkpoint, translator, tmp_path, capsys):
     wrong = write(tmp_path / "wrong.fr", ["zéro"] * len(LINES))
     right = write(tmp_path / "right.fr", translator.translate(LINES, beam_size=5))  # the model's own output
-    status, _, err = translate(capsys, "--checkpoint", checkpoint, "--input", write(tmp_path / "in.en", LINES), "--ref", wrong, right)
+    status, _, err = translate(
+        capsys, "--checkpoint", checkpoint, "--input", write(tmp_path / "in.en", LINES), "--ref", wrong, right
+    )
     assert status == 0, err
     assert "BLEU 100.00" in err and "nrefs:2" in err
 
 
 def test_a_reference_file_of_another_length_is_refused_before_translating(checkpoint, tmp_path, capsys):
-    status, out, err = translate(capsys, "--checkpoint", checkpoint, "--input", write(tmp_path / "in.en", LINES),
-                                 "--output", tmp_path / "out.fr", "--ref", write(tmp_path / "ref.fr", ["un", "deux"]))
+    status, out, err = translate(
+        capsys,
+        "--checkpoint",
+        checkpoint,
+        "--input",
+        write(tmp_path / "in.en", LINES),
+        "--output",
+        tmp_path / "out.fr",
+        "--ref",
+        write(tmp_path / "ref.fr", ["un", "deux"]),
+    )
     assert status == 1
     assert_one_line_error(err)
     assert "ref.fr has 2 lines but the input has 5" in err
@@ -119,21 +164,37 @@ def test_an_error_mid_translation_leaves_the_output_file_as_it_was(checkpoint, t
         return greedy(*args, **kwargs)
 
     monkeypatch.setattr(nmt.translator, "greedy", interrupted_on_second_batch)
-    status, _, err = translate(capsys, "--checkpoint", checkpoint, "--input", write(tmp_path / "in.en", LINES),
-                               "--output", output, "--beam", "1", "--batch-size", "1")
+    status, _, err = translate(
+        capsys,
+        "--checkpoint",
+        checkpoint,
+        "--input",
+        write(tmp_path / "in.en", LINES),
+        "--output",
+        output,
+        "--beam",
+        "1",
+        "--batch-size",
+        "1",
+    )
     assert status == 130 and "interrupted" in err
     assert output.read_text(encoding="utf-8") == "the previous translation\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.en", "out.fr"]  # no temporary file left
 
 
-@pytest.mark.parametrize("damage, message", [
-    (lambda path, good: None, "no such checkpoint file"),
-    (lambda path, good: path.write_bytes(good.read_bytes()[:5000]), "not a checkpoint"),
-    (lambda path, good: path.write_bytes(b"just some text"), "not a checkpoint"),
-])
+@pytest.mark.parametrize(
+    "damage, message",
+    [
+        (lambda path, good: None, "no such checkpoint file"),
+        (lambda path, good: path.write_bytes(good.read_bytes()[:5000]), "not a checkpoint"),
+        (lambda path, good: path.write_bytes(b"just some text"), "not a checkpoint"),
+    ],
+)
 def test_a_missing_or_damaged_checkpoint_is_one_line(damage, message, checkpoint, tmp_path, capsys):
     damage(tmp_path / "model.pt", checkpoint)
-    status, _, err = translate(capsys, "--checkpoint", tmp_path / "model.pt", "--input", write(tmp_path / "in.en", LINES))
+    status, _, err = translate(
+        capsys, "--checkpoint", tmp_path / "model.pt", "--input", write(tmp_path / "in.en", LINES)
+    )
     assert status == 1 and message in err
     assert_one_line_error(err)
 
@@ -156,7 +217,9 @@ def test_unknown_words_are_translated_and_reported_once(checkpoint, tmp_path, ca
 
 def test_an_empty_input_file_gives_an_empty_output_file_and_a_note(checkpoint, tmp_path, capsys):
     (tmp_path / "in.en").write_bytes(b"")
-    status, out, err = translate(capsys, "--checkpoint", checkpoint, "--input", tmp_path / "in.en", "--output", tmp_path / "out.fr")
+    status, out, err = translate(
+        capsys, "--checkpoint", checkpoint, "--input", tmp_path / "in.en", "--output", tmp_path / "out.fr"
+    )
     assert status == 0
     assert (tmp_path / "out.fr").read_bytes() == b""
     assert "in.en is empty: nothing to translate" in err
@@ -164,23 +227,30 @@ def test_an_empty_input_file_gives_an_empty_output_file_and_a_note(checkpoint, t
 
 def test_a_non_utf8_input_names_the_file_and_line(checkpoint, tmp_path, capsys):
     (tmp_path / "in.en").write_bytes("nine\nt\xe9l\xe9phone\n".encode("latin-1"))
-    status, _, err = translate(capsys, "--checkpoint", checkpoint, "--input", tmp_path / "in.en", "--output", tmp_path / "out.fr")
+    status, _, err = translate(
+        capsys, "--checkpoint", checkpoint, "--input", tmp_path / "in.en", "--output", tmp_path / "out.fr"
+    )
     assert status == 1
     assert_one_line_error(err)
     assert "in.en line 2: not UTF-8" in err
     assert not (tmp_path / "out.fr").exists()
 
 
-@pytest.mark.parametrize("options, message", [
-    (["--beam", "0"], "the beam size must be at least 1, not 0"),
-    (["--beam", "100000"], "a beam of 100000 is wider than the target vocabulary"),
-    (["--beam", "2", "--n-best", "3"], "n-best must be between 1 and the beam size (2), not 3"),
-    (["--max-len", "0"], "the output length limit must be at least 1"),
-    (["--max-len-a", "0", "--max-len-b", "0"], "leaves no room for a token"),
-    (["--batch-size", "0"], "--batch-size must be at least 1"),
-])
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        (["--beam", "0"], "the beam size must be at least 1, not 0"),
+        (["--beam", "100000"], "a beam of 100000 is wider than the target vocabulary"),
+        (["--beam", "2", "--n-best", "3"], "n-best must be between 1 and the beam size (2), not 3"),
+        (["--max-len", "0"], "the output length limit must be at least 1"),
+        (["--max-len-a", "0", "--max-len-b", "0"], "leaves no room for a token"),
+        (["--batch-size", "0"], "--batch-size must be at least 1"),
+    ],
+)
 def test_impossible_search_options_are_refused(options, message, checkpoint, tmp_path, capsys):
-    status, out, err = translate(capsys, "--checkpoint", checkpoint, "--input", write(tmp_path / "in.en", LINES), *options)
+    status, out, err = translate(
+        capsys, "--checkpoint", checkpoint, "--input", write(tmp_path / "in.en", LINES), *options
+    )
     assert status == 2 and out == ""
     assert_one_line_error(err)
     assert message in err
@@ -193,13 +263,20 @@ def test_max_len_limits_every_output(translator):
 
 
 def test_a_source_longer_than_the_transformers_positions_is_cut_with_a_warning(tmp_path, capsys):
-    model = ModelConfig(arch="transformer", d_model=32, heads=2, ff_size=64, enc_layers=1, dec_layers=1, max_positions=16)
+    model = ModelConfig(
+        arch="transformer", d_model=32, heads=2, ff_size=64, enc_layers=1, dec_layers=1, max_positions=16
+    )
     checkpoint = save_untrained(tmp_path / "transformer.pt", model)
     lines = ["nine", LONG_LINE]
-    status, out, err = translate(capsys, "--checkpoint", checkpoint, "--input", write(tmp_path / "in.en", lines), "--beam", "2")
+    status, out, err = translate(
+        capsys, "--checkpoint", checkpoint, "--input", write(tmp_path / "in.en", lines), "--beam", "2"
+    )
     assert status == 0, err
     assert len(out.splitlines()) == 2
-    assert "warning: line 2: 300 source tokens, more than the model's 16 positions; only the first 16 are translated" in err
+    assert (
+        "warning: line 2: 300 source tokens, more than the model's 16 positions; only the first 16 are translated"
+        in err
+    )
     translator = Translator.from_checkpoint(checkpoint)
     [long] = translator.translate_n_best([LONG_LINE], attention=True)
     assert long.attention[0].shape[1] == 16 and len(long.tokens[0]) <= 16
@@ -220,8 +297,15 @@ def test_interactive_mode_shows_the_beams_n_best_for_each_line(checkpoint, trans
 
 
 def test_attention_plots_are_one_png_per_non_empty_line(checkpoint, tmp_path, capsys):
-    status, _, err = translate(capsys, "--checkpoint", checkpoint, "--input", write(tmp_path / "in.en", LINES[:3]),
-                               "--plot-attention", tmp_path / "attention.png")
+    status, _, err = translate(
+        capsys,
+        "--checkpoint",
+        checkpoint,
+        "--input",
+        write(tmp_path / "in.en", LINES[:3]),
+        "--plot-attention",
+        tmp_path / "attention.png",
+    )
     assert status == 0, err
     plots = sorted(p.name for p in tmp_path.glob("attention*"))
     assert plots == ["attention-1.png", "attention-3.png"]
@@ -229,8 +313,15 @@ def test_attention_plots_are_one_png_per_non_empty_line(checkpoint, tmp_path, ca
 
 
 def test_plots_into_a_missing_folder_are_refused_before_translating(checkpoint, tmp_path, capsys):
-    status, out, err = translate(capsys, "--checkpoint", checkpoint, "--input", write(tmp_path / "in.en", LINES),
-                                 "--plot-attention", tmp_path / "missing" / "attention.png")
+    status, out, err = translate(
+        capsys,
+        "--checkpoint",
+        checkpoint,
+        "--input",
+        write(tmp_path / "in.en", LINES),
+        "--plot-attention",
+        tmp_path / "missing" / "attention.png",
+    )
     assert status == 1 and out == ""
     assert_one_line_error(err)
     assert "the folder" in err and "does not exist" in err
@@ -238,8 +329,15 @@ def test_plots_into_a_missing_folder_are_refused_before_translating(checkpoint, 
 
 def test_without_matplotlib_the_plot_option_says_how_to_install_it(checkpoint, tmp_path, capsys, monkeypatch):
     monkeypatch.setitem(sys.modules, "matplotlib", None)  # makes "import matplotlib" fail
-    status, out, err = translate(capsys, "--checkpoint", checkpoint, "--input", write(tmp_path / "in.en", LINES),
-                                 "--plot-attention", tmp_path / "attention.png")
+    status, out, err = translate(
+        capsys,
+        "--checkpoint",
+        checkpoint,
+        "--input",
+        write(tmp_path / "in.en", LINES),
+        "--plot-attention",
+        tmp_path / "attention.png",
+    )
     assert status == 1 and out == ""
     assert_one_line_error(err)
     assert 'matplotlib, which is not installed: pip install -e ".[plot]"' in err
@@ -247,8 +345,15 @@ def test_without_matplotlib_the_plot_option_says_how_to_install_it(checkpoint, t
 
 def test_a_model_without_attention_has_nothing_to_plot(tmp_path, capsys):
     checkpoint = save_untrained(tmp_path / "plain.pt", dataclasses.replace(TINY_RNN, attention="none"))
-    status, _, err = translate(capsys, "--checkpoint", checkpoint, "--input", write(tmp_path / "in.en", LINES),
-                               "--plot-attention", tmp_path / "attention.png")
+    status, _, err = translate(
+        capsys,
+        "--checkpoint",
+        checkpoint,
+        "--input",
+        write(tmp_path / "in.en", LINES),
+        "--plot-attention",
+        tmp_path / "attention.png",
+    )
     assert status == 2
     assert_one_line_error(err)
     assert "this model has no attention to plot" in err

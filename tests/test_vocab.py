@@ -1,4 +1,5 @@
 """The word tokenizer is reversible, and Lang builds, encodes, decodes and serialises vocabularies."""
+
 import json
 import unicodedata
 import zipfile
@@ -99,7 +100,15 @@ def test_specials_have_the_interface_ids():
 def test_unknown_words_encode_to_unk_and_decode_as_unk_marker():
     lang = Lang.build(SMALL, name="en")
     ids = lang.encode("the bird sat on the bird.")
-    assert ids == [lang.word2index["the"], UNK, lang.word2index["sat"], UNK, lang.word2index["the"], UNK, lang.word2index["."]]
+    assert ids == [
+        lang.word2index["the"],
+        UNK,
+        lang.word2index["sat"],
+        UNK,
+        lang.word2index["the"],
+        UNK,
+        lang.word2index["."],
+    ]
     assert lang.decode(ids) == "the <unk> sat <unk> the <unk>."
     assert lang.unknown_words("the bird sat on the bird.") == ["bird", "on"]
 

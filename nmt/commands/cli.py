@@ -1,13 +1,14 @@
 """What the programs share: exit statuses, one-line errors, the device, and for translate and
 evaluate the search options and loading a checkpoint into a Translator."""
+
 from __future__ import annotations
 
 import argparse
 import logging
 import sys
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from enum import IntEnum
-from typing import Callable, Iterator, Sequence
 
 import torch
 
@@ -41,16 +42,38 @@ class OneLineErrorParser(argparse.ArgumentParser):
 
 def add_search_options(parser: argparse.ArgumentParser) -> None:
     """--checkpoint, --device and the options of Translator.translate_n_best."""
-    parser.add_argument("--checkpoint", required=True, help="a checkpoint written by train_nmt.py, e.g. checkpoints/NAME/best.pt")
-    parser.add_argument("--device", default="auto", help="cpu, cuda, cuda:1, or auto: cuda when there is one (default: auto)")
+    parser.add_argument(
+        "--checkpoint", required=True, help="a checkpoint written by train_nmt.py, e.g. checkpoints/NAME/best.pt"
+    )
+    parser.add_argument(
+        "--device", default="auto", help="cpu, cuda, cuda:1, or auto: cuda when there is one (default: auto)"
+    )
     search = parser.add_argument_group("search")
-    search.add_argument("--beam", type=int, metavar="K", help=f"beam size; 1 is greedy search (default: {DEFAULT_BEAM}, or the n-best if larger)")
-    search.add_argument("--length-penalty", type=float, default=0.0, metavar="ALPHA",
-                        help="GNMT length normalisation: beam hypotheses rank by logprob / ((5 + length) / 6) ** ALPHA; "
-                             "0 ranks by the raw log-probability (default: 0)")
+    search.add_argument(
+        "--beam",
+        type=int,
+        metavar="K",
+        help=f"beam size; 1 is greedy search (default: {DEFAULT_BEAM}, or the n-best if larger)",
+    )
+    search.add_argument(
+        "--length-penalty",
+        type=float,
+        default=0.0,
+        metavar="ALPHA",
+        help="GNMT length normalisation: beam hypotheses rank by logprob / ((5 + length) / 6) ** ALPHA; "
+        "0 ranks by the raw log-probability (default: 0)",
+    )
     search.add_argument("--batch-size", type=int, default=64, metavar="N", help="sentences per batch (default: 64)")
-    search.add_argument("--max-len", type=int, metavar="N", help="a fixed limit on output tokens, the end-of-sentence token included")
-    search.add_argument("--max-len-a", type=float, default=1.5, metavar="A", help="without --max-len, the limit is a * source tokens + b (default: 1.5)")
+    search.add_argument(
+        "--max-len", type=int, metavar="N", help="a fixed limit on output tokens, the end-of-sentence token included"
+    )
+    search.add_argument(
+        "--max-len-a",
+        type=float,
+        default=1.5,
+        metavar="A",
+        help="without --max-len, the limit is a * source tokens + b (default: 1.5)",
+    )
     search.add_argument("--max-len-b", type=float, default=10, metavar="B", help="(default: 10)")
 
 

@@ -1,14 +1,16 @@
 """``python -m nmt evaluate``: translate a split of the checkpoint's own corpus and score it."""
+
 from __future__ import annotations
 
 import argparse
 import dataclasses
 import sys
-from typing import Sequence
+from collections.abc import Sequence
 
 from tqdm import tqdm
 
 from nmt.commands.cli import (
+    Exit,
     OneLineErrorParser,
     UsageError,
     add_search_options,
@@ -28,13 +30,12 @@ def mark_first_difference(output: str, reference: str) -> str:
     out, ref = output.split(), reference.split()
     for k, (o, r) in enumerate(zip(out, ref)):
         if o != r:
-            return " ".join(out[:k] + [f"[[{o}]]"] + out[k + 1:])
+            return " ".join(out[:k] + [f"[[{o}]]"] + out[k + 1 :])
     if len(out) < len(ref):
         return " ".join(out + ["[[]]"])
     if len(out) > len(ref):
-        return " ".join(out[:len(ref)] + [f"[[{out[len(ref)]}]]"] + out[len(ref) + 1:])
+        return " ".join(out[: len(ref)] + [f"[[{out[len(ref)]}]]"] + out[len(ref) + 1 :])
     return output
-
 
 
 CLI_DOC = """Translate a split of the checkpoint's own corpus and score it.
@@ -48,13 +49,31 @@ their first wrong word in [[...]].
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = OneLineErrorParser(prog="python -m nmt evaluate", description=CLI_DOC, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = OneLineErrorParser(
+        prog="python -m nmt evaluate", description=CLI_DOC, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     add_search_options(parser)
-    parser.add_argument("--split", choices=("test", "valid", "train"), default="test", help="which split (default: test)")
+    parser.add_argument(
+        "--split", choices=("test", "valid", "train"), default="test", help="which split (default: test)"
+    )
     parser.add_argument("--corpus", help="where the checkpoint's corpus is now, when it has moved since training")
-    parser.add_argument("--limit", type=int, default=0, metavar="N", help="score only the split's first N source sentences (a random sample; 0: all)")
-    parser.add_argument("--reconstruction", action="store_true", help="an autoencoder's report: exact match, token accuracy, BLEU")
-    parser.add_argument("--examples", type=int, default=5, metavar="N", help="sentences to show; with --reconstruction, wrong ones (default: 5)")
+    parser.add_argument(
+        "--limit",
+        type=int,
+        default=0,
+        metavar="N",
+        help="score only the split's first N source sentences (a random sample; 0: all)",
+    )
+    parser.add_argument(
+        "--reconstruction", action="store_true", help="an autoencoder's report: exact match, token accuracy, BLEU"
+    )
+    parser.add_argument(
+        "--examples",
+        type=int,
+        default=5,
+        metavar="N",
+        help="sentences to show; with --reconstruction, wrong ones (default: 5)",
+    )
     return parser
 
 
@@ -69,13 +88,17 @@ def evaluate_split(args: argparse.Namespace) -> int:
     translator = load_translator(args, options)
     data = translator.config.data
     if args.reconstruction and not data.autoencoder:
-        raise UsageError(f"{args.checkpoint} translates {data.src}->{data.trg}; --reconstruction needs an autoencoder "
-                         "(train_nmt.py --autoencoder)")
+        raise UsageError(
+            f"{args.checkpoint} translates {data.src}->{data.trg}; --reconstruction needs an autoencoder "
+            "(train_nmt.py --autoencoder)"
+        )
     groups = _split_groups(data, split=args.split, corpus=args.corpus)[: args.limit or None]
     sources = [source for source, _ in groups]
     references = [refs for _, refs in groups]
-    print(f"{args.checkpoint}: {args.split} split of {args.corpus or data.corpus} ({data.src}->{data.trg}): "
-          f"{len(sources)} sentences, {sum(map(len, references))} references; beam {options['beam_size']}")
+    print(
+        f"{args.checkpoint}: {args.split} split of {args.corpus or data.corpus} ({data.src}->{data.trg}): "
+        f"{len(sources)} sentences, {sum(map(len, references))} references; beam {options['beam_size']}"
+    )
     with tqdm(total=len(sources), unit="sentence", disable=None, file=sys.stderr) as progress:
         outputs = translator.translate(sources, progress=progress, **options)
     if args.reconstruction:
@@ -87,9 +110,11 @@ def evaluate_split(args: argparse.Namespace) -> int:
     else:
         print(score(outputs, references))
         for source, output, refs in list(zip(sources, outputs, references))[: args.examples]:
-            print(f"\n  source:      {source}\n  translation: {output}\n  reference:   {refs[0]}"
-                  + "".join(f"\n               {ref}" for ref in refs[1:]))
-    return 0
+            print(
+                f"\n  source:      {source}\n  translation: {output}\n  reference:   {refs[0]}"
+                + "".join(f"\n               {ref}" for ref in refs[1:])
+            )
+    return Exit.OK
 
 
 def _split_groups(data: DataConfig, *, split: str, corpus: str | None) -> list[tuple[str, list[str]]]:
@@ -101,7 +126,9 @@ def _split_groups(data: DataConfig, *, split: str, corpus: str | None) -> list[t
         raise CorpusError(f"{e}{hint}") from None
     groups = group_by_source(getattr(splits, split))
     if not groups:
-        raise CorpusError(f"the {split} split of {corpus or data.corpus} is empty (the checkpoint's data settings hold none out)")
+        raise CorpusError(
+            f"the {split} split of {corpus or data.corpus} is empty (the checkpoint's data settings hold none out)"
+        )
     return groups
 
 

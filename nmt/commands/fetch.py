@@ -1,17 +1,18 @@
 """``python -m nmt fetch eng-fra``: download a corpus into corpora/ unless it is already there."""
+
 from __future__ import annotations
 
 import argparse
 import logging
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Optional, Sequence
 
 from nmt.commands.cli import Exit
 from nmt.download import DOWNLOADS, fetch
 from nmt.text import CorpusError
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m nmt fetch", description=__doc__)
     parser.add_argument("name", choices=sorted(DOWNLOADS))
     parser.add_argument("--dest", type=Path, default=Path("corpora"), help="folder (default: corpora)")

@@ -4,6 +4,7 @@ Precedence, lowest first: the dataclass defaults, the Transformer's CPU defaults
 ``--arch transformer``), the ``--config`` file, the flags. Help texts, allowed values and
 limits come from the fields in nmt/config.py, which also checks them.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -36,23 +37,29 @@ TRANSFORMER_DEFAULTS = {
 
 
 def build_parser(description: str) -> argparse.ArgumentParser:
-    parser = OneLineErrorParser(prog="train_nmt.py", description=description,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = OneLineErrorParser(
+        prog="train_nmt.py", description=description, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--config", type=Path, help="JSON or TOML file with data/model/train sections")
-    parser.add_argument("--autoencoder", action="store_true", help="reconstruct the source: target language = source language")
+    parser.add_argument(
+        "--autoencoder", action="store_true", help="reconstruct the source: target language = source language"
+    )
     parser.add_argument("--resume", action="store_true", help="continue the run in --run-dir from its last.pt")
     parser.add_argument("--verbose", action="store_true")
     for section, cls in SECTION_TYPES.items():
         group = parser.add_argument_group(section)
         for f in dataclasses.fields(cls):
             allowed = choices(cls, f.name)
-            help_text = f.metadata.get("help", "") + (f" ({', '.join(allowed)})" if allowed else "")
-            kwargs: dict[str, Any] = {"dest": f"{section}.{f.name}", "default": argparse.SUPPRESS,
-                                      "help": f"{help_text} (default: {f.default})".strip()}
+            kwargs: dict[str, Any] = {
+                "dest": f"{section}.{f.name}",
+                "default": argparse.SUPPRESS,
+                "help": f"{f.metadata.get('help', '')} (default: {f.default})".strip(),
+            }
             if type(f.default) is bool:
                 kwargs["action"] = argparse.BooleanOptionalAction
             else:
                 kwargs["type"] = type(f.default)
+                kwargs["metavar"] = "|".join(allowed) if allowed else f.name.upper()
             group.add_argument(flag(section, f), *ALIASES.get(f.name, []), **kwargs)
     return parser
 

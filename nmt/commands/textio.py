@@ -4,11 +4,12 @@ A line is what ends at "\\n", so line numbers agree with ``wc -l`` and editors; 
 normalised as the corpus was (``nmt.text.normalize``), so a stray "\\r", a no-break space or
 a decomposed accent reads as it did in training.
 """
+
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 from nmt.files import atomic_write
 from nmt.text import normalize
@@ -39,7 +40,9 @@ def _decode(raw: bytes, name: str, number: int) -> str:
     try:
         return normalize(raw.decode("utf-8"))
     except UnicodeDecodeError as e:
-        raise TextFileError(f"{name} line {number}: not UTF-8 (byte {raw[e.start]:#04x} at position {e.start + 1})") from None
+        raise TextFileError(
+            f"{name} line {number}: not UTF-8 (byte {raw[e.start]:#04x} at position {e.start + 1})"
+        ) from None
 
 
 def write_lines_atomic(path: str | Path, lines: Iterable[str]) -> None:

@@ -4,6 +4,7 @@ Every field of the three config dataclasses is a flag (``--batch-tokens``, ``--e
 ...); a JSON or TOML file given with ``--config`` may set the same options in ``data``,
 ``model`` and ``train`` sections, and flags win over it.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -13,9 +14,9 @@ import random
 import shlex
 import signal
 import sys
+from collections.abc import Sequence
 from functools import partial
 from pathlib import Path
-from typing import Sequence
 
 import torch
 
@@ -83,26 +84,47 @@ def train(config: Config, *, resume: bool = False) -> Path:
     else:
         src_tok, trg_tok = _data_checked(build_tokenizers, splits.train, config.data)
         model = build_model(config.model, src_tok, trg_tok)
-    log.info("vocabulary: %d source, %d target%s; model: %s, %.2fM parameters", len(src_tok), len(trg_tok),
-             " (joint)" if src_tok is trg_tok else "", config.model.arch, sum(p.numel() for p in model.parameters()) / 1e6)
+    log.info(
+        "vocabulary: %d source, %d target%s; model: %s, %.2fM parameters",
+        len(src_tok),
+        len(trg_tok),
+        " (joint)" if src_tok is trg_tok else "",
+        config.model.arch,
+        sum(p.numel() for p in model.parameters()) / 1e6,
+    )
 
-    train_data = _data_checked(BatchedData, encode_pairs(splits.train, src_tok, trg_tok, max_len=config.data.max_len),
-                               batch_tokens=config.train.batch_tokens, batch_size=config.train.batch_size,
-                               seed=config.train.seed)
-    valid_batches = fixed_batches(encode_pairs([(s, t) for s, t in splits.valid if s], src_tok, trg_tok),
-                                  batch_tokens=max(config.train.batch_tokens, VALID_BATCH_TOKENS),
-                                  batch_size=config.train.batch_size)
+    train_data = _data_checked(
+        BatchedData,
+        encode_pairs(splits.train, src_tok, trg_tok, max_len=config.data.max_len),
+        batch_tokens=config.train.batch_tokens,
+        batch_size=config.train.batch_size,
+        seed=config.train.seed,
+    )
+    valid_batches = fixed_batches(
+        encode_pairs([(s, t) for s, t in splits.valid if s], src_tok, trg_tok),
+        batch_tokens=max(config.train.batch_tokens, VALID_BATCH_TOKENS),
+        batch_size=config.train.batch_size,
+    )
     valid_groups = corpora.group_by_source(splits.valid)[: config.train.valid_bleu_sentences]
 
     model.to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.train.lr)
     translator = Translator(model, src_tok, trg_tok, device=device)
     callbacks = [
-        DeviceCallback(device), StopOnSignal(), SkipNonFiniteLoss(), GradientClip(config.train.clip_norm),
+        DeviceCallback(device),
+        StopOnSignal(),
+        SkipNonFiniteLoss(),
+        GradientClip(config.train.clip_norm),
         StopRule(max_steps=config.train.max_steps, time_budget=config.train.time_budget * 60),
-        Validator(loss_batches=valid_batches, loss_fn=partial(_batch_loss, label_smoothing=0.0),
-                  sources=[s for s, _ in valid_groups], references=[refs for _, refs in valid_groups],
-                  translate=partial(translator.translate, batch_size=128), bleu=bleu, every=config.train.valid_every),
+        Validator(
+            loss_batches=valid_batches,
+            loss_fn=partial(_batch_loss, label_smoothing=0.0),
+            sources=[s for s, _ in valid_groups],
+            references=[refs for _, refs in valid_groups],
+            translate=partial(translator.translate, batch_size=128),
+            bleu=bleu,
+            every=config.train.valid_every,
+        ),
         EarlyStopping(config.train.patience),
         Checkpointer(run_dir, lambda: {"config": config.to_dict(), "tokenizers": tokenizers_payload(src_tok, trg_tok)}),
         MetricsLog(run_dir / "metrics.jsonl", every=config.train.log_every),
@@ -113,13 +135,23 @@ def train(config: Config, *, resume: bool = False) -> Path:
     elif config.train.scheduler == "plateau":
         callbacks.append(PlateauSchedule(optimizer))
 
-    learner = Learner(model, batches=lambda epoch, start: train_data.batches(epoch, start=start),
-                      loss_fn=partial(_batch_loss, label_smoothing=config.train.label_smoothing),
-                      optimizer=optimizer, callbacks=callbacks, teacher_forcing=config.train.teacher_forcing)
+    learner = Learner(
+        model,
+        batches=lambda epoch, start: train_data.batches(epoch, start=start),
+        loss_fn=partial(_batch_loss, label_smoothing=config.train.label_smoothing),
+        optimizer=optimizer,
+        callbacks=callbacks,
+        teacher_forcing=config.train.teacher_forcing,
+    )
     if checkpoint is not None:
         _restore_progress(learner, checkpoint)
-        log.info("resumed %s at step %d (epoch %d, batch %d)", run_dir / "last.pt", learner.step, learner.epoch + 1,
-                 learner.batch_in_epoch)
+        log.info(
+            "resumed %s at step %d (epoch %d, batch %d)",
+            run_dir / "last.pt",
+            learner.step,
+            learner.epoch + 1,
+            learner.batch_in_epoch,
+        )
     try:
         learner.fit(config.train.epochs)
     except torch.cuda.OutOfMemoryError:
@@ -127,8 +159,10 @@ def train(config: Config, *, resume: bool = False) -> Path:
 
     if learner.interrupted:
         name = signal.Signals(learner.callback(StopOnSignal).received).name
-        raise Interrupted(f"stopped by {name} at step {learner.step}; {run_dir / 'last.pt'} is saved. "
-                          f"Continue with: {resume_command(run_dir, config)}")
+        raise Interrupted(
+            f"stopped by {name} at step {learner.step}; {run_dir / 'last.pt'} is saved. "
+            f"Continue with: {resume_command(run_dir, config)}"
+        )
     return run_dir
 
 
@@ -148,9 +182,17 @@ def check_run_dir(run_dir: Path) -> None:
 
 def _resumed_config(stored: Config, given: Config) -> Config:
     """The stopping rule and device may change on resume; the data and the model may not."""
-    return dataclasses.replace(stored, train=dataclasses.replace(
-        stored.train, epochs=given.train.epochs, max_steps=given.train.max_steps,
-        time_budget=given.train.time_budget, device=given.train.device, threads=given.train.threads))
+    return dataclasses.replace(
+        stored,
+        train=dataclasses.replace(
+            stored.train,
+            epochs=given.train.epochs,
+            max_steps=given.train.max_steps,
+            time_budget=given.train.time_budget,
+            device=given.train.device,
+            threads=given.train.threads,
+        ),
+    )
 
 
 def _data_checked(make, *args, **kwargs):
@@ -163,11 +205,17 @@ def _data_checked(make, *args, **kwargs):
 
 
 def _out_of_memory(learner: Learner, train_config: TrainConfig) -> str:
-    budget = ("--batch-tokens", train_config.batch_tokens) if train_config.batch_tokens else ("--batch-size", train_config.batch_size)
+    budget = (
+        ("--batch-tokens", train_config.batch_tokens)
+        if train_config.batch_tokens
+        else ("--batch-size", train_config.batch_size)
+    )
     batch = learner.batch
     size = f" with a batch of {len(batch)} sentences, {batch.n_tokens} target tokens" if batch is not None else ""
-    return (f"out of GPU memory at step {learner.step + 1}{size}: lower {budget[0]} (now {budget[1]}); "
-            f"the checkpoints on disk are from the last save")
+    return (
+        f"out of GPU memory at step {learner.step + 1}{size}: lower {budget[0]} (now {budget[1]}); "
+        f"the checkpoints on disk are from the last save"
+    )
 
 
 def resume_command(run_dir: Path, config: Config) -> str:
@@ -188,7 +236,11 @@ def _batch_loss(logits, batch, *, label_smoothing: float):
 def _restore_progress(learner: Learner, checkpoint: dict) -> None:
     learner.opt.load_state_dict(checkpoint["optimizer"])
     progress = checkpoint["progress"]
-    learner.step, learner.epoch, learner.batch_in_epoch = progress["step"], progress["epoch"], progress["batch_in_epoch"]
+    learner.step, learner.epoch, learner.batch_in_epoch = (
+        progress["step"],
+        progress["epoch"],
+        progress["batch_in_epoch"],
+    )
     learner.metrics = progress["metrics"]
     for cb in learner.callbacks:
         state = checkpoint["callbacks"].get(type(cb).__name__)
@@ -200,8 +252,9 @@ def _restore_progress(learner: Learner, checkpoint: dict) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Every expected failure is one line on stderr, with its ``Exit`` status."""
     args = build_parser(__doc__).parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(asctime)s %(message)s",
-                        datefmt="%H:%M:%S")
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S"
+    )
     try:
         run_dir = train(make_config(args), resume=args.resume)
     except Interrupted as e:

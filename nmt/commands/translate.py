@@ -11,18 +11,20 @@ ranked by (log-probability / length penalty). An --output file is written only o
 is translated, so an error leaves no partial file. --ref prints BLEU, chrF and TER of the best
 translations on stderr, with sacrebleu's signatures.
 """
+
 from __future__ import annotations
 
 import argparse
 import itertools
 import sys
-from typing import Iterator, Sequence
+from collections.abc import Iterator, Sequence
 
 from tqdm import tqdm
 
 from nmt import plot
 from nmt.commands.cli import (
     DEFAULT_BEAM,
+    Exit,
     OneLineErrorParser,
     UsageError,
     add_search_options,
@@ -39,17 +41,32 @@ from nmt.translator import Translation, Translator
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = OneLineErrorParser(prog="translate.py", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = OneLineErrorParser(
+        prog="translate.py", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     add_search_options(parser)
     parser.add_argument("--input", default=STDIN, help="UTF-8 text, one sentence a line (default: stdin)")
     parser.add_argument("--output", default=STDIN, help="where the translations go (default: stdout)")
-    parser.add_argument("--n-best", type=int, metavar="K", help="print the K best translations of each line "
-                                                   "(default: 1; with --interactive, the whole beam)")
-    parser.add_argument("--ref", nargs="+", metavar="FILE", help="reference translations, one file per reference, "
-                                                                 "line k of each translating input line k")
-    parser.add_argument("--interactive", action="store_true", help="translate each line typed, showing the beam's n-best")
-    parser.add_argument("--plot-attention", metavar="FILE.png",
-                        help="one attention heatmap per input line, FILE-1.png, FILE-2.png, ... (needs matplotlib)")
+    parser.add_argument(
+        "--n-best",
+        type=int,
+        metavar="K",
+        help="print the K best translations of each line (default: 1; with --interactive, the whole beam)",
+    )
+    parser.add_argument(
+        "--ref",
+        nargs="+",
+        metavar="FILE",
+        help="reference translations, one file per reference, line k of each translating input line k",
+    )
+    parser.add_argument(
+        "--interactive", action="store_true", help="translate each line typed, showing the beam's n-best"
+    )
+    parser.add_argument(
+        "--plot-attention",
+        metavar="FILE.png",
+        help="one attention heatmap per input line, FILE-1.png, FILE-2.png, ... (needs matplotlib)",
+    )
     return parser
 
 
@@ -68,7 +85,9 @@ def translate_file(args: argparse.Namespace) -> int:
     if not lines:
         note(f"{_name(args.input)} is empty: nothing to translate")
     report_unknown_words(translator, lines)
-    with tqdm(total=len(lines), unit="line", disable=True if args.input == STDIN else None, file=sys.stderr) as progress:
+    with tqdm(
+        total=len(lines), unit="line", disable=True if args.input == STDIN else None, file=sys.stderr
+    ) as progress:
         translations = translator.translate_n_best(lines, progress=progress, **options)
     output = _output_lines(translations, n_best=n_best)
     if args.output == STDIN:
@@ -80,7 +99,7 @@ def translate_file(args: argparse.Namespace) -> int:
         _plot(translator, translations, args.plot_attention, numbers=range(1, len(lines) + 1))
     if references:
         print(score([t.hypotheses[0] for t in translations], references), file=sys.stderr)
-    return 0
+    return Exit.OK
 
 
 def translate_interactively(args: argparse.Namespace) -> int:
@@ -105,7 +124,7 @@ def translate_interactively(args: argparse.Namespace) -> int:
         if args.plot_attention:
             _plot(translator, [translation], args.plot_attention, numbers=[number])
         sys.stdout.flush()
-    return 0
+    return Exit.OK
 
 
 def _typed_lines(prompt: str) -> Iterator[str]:
@@ -124,8 +143,10 @@ def read_references(paths: Sequence[str], n_lines: int) -> list[list[str]]:
     files = [read_lines(path) for path in paths]
     for path, refs in zip(paths, files):
         if len(refs) != n_lines:
-            raise TextFileError(f"{path} has {len(refs)} lines but the input has {n_lines}: "
-                                "a reference file must have one line per input line")
+            raise TextFileError(
+                f"{path} has {len(refs)} lines but the input has {n_lines}: "
+                "a reference file must have one line per input line"
+            )
     return [list(refs) for refs in zip(*files)] if files else []
 
 
@@ -135,7 +156,9 @@ def _prepare(args: argparse.Namespace, options: dict) -> Translator:
     translator = load_translator(args, options)
     if args.plot_attention:
         if not translator.has_attention():
-            raise UsageError(f"{args.checkpoint}: this model has no attention to plot (an RNN trained with --attention none)")
+            raise UsageError(
+                f"{args.checkpoint}: this model has no attention to plot (an RNN trained with --attention none)"
+            )
         plot.check_can_plot(args.plot_attention)
     return translator
 
@@ -155,8 +178,13 @@ def _plot(translator: Translator, translations: list[Translation], path: str, *,
         if t.attention is None:
             continue
         target = plot.numbered_path(path, number)
-        plot.plot_attention(t.attention[0], source=translator.source_tokens(t.source),
-                            output=translator.output_tokens(t), path=target, title=f"{t.source}\n{t.hypotheses[0]}")
+        plot.plot_attention(
+            t.attention[0],
+            source=translator.source_tokens(t.source),
+            output=translator.output_tokens(t),
+            path=target,
+            title=f"{t.source}\n{t.hypotheses[0]}",
+        )
         note(f"attention plot of line {number}: {target}")
 
 

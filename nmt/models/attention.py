@@ -1,4 +1,5 @@
 """Bahdanau (additive) attention: score(q, k) = v . tanh(W_q q + W_k k)."""
+
 from __future__ import annotations
 
 import torch

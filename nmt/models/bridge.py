@@ -5,6 +5,7 @@ A bidirectional encoder ends with a forward and a backward state per layer, side
 one per state kind: h, and for an LSTM c too) for every layer; ``identity`` passes the states
 through when the sizes already fit; ``zero`` starts the decoder from zeros, as a baseline.
 """
+
 from __future__ import annotations
 
 import torch
@@ -18,7 +19,9 @@ class Bridge(nn.Module):
         super().__init__()
         self.kind = kind
         self.dec_hidden = dec_hidden
-        self.maps = nn.ModuleList(nn.Linear(enc_size, dec_hidden) for _ in range(n_states)) if kind == "linear" else None
+        self.maps = (
+            nn.ModuleList(nn.Linear(enc_size, dec_hidden) for _ in range(n_states)) if kind == "linear" else None
+        )
 
     def forward(self, final: Tensor) -> Tensor:
         """final (batch, layers, n_states, enc_size) -> (batch, layers, n_states, dec_hidden)"""

@@ -17,10 +17,10 @@ and gradients against torch:
 Each cell's ``step`` is a plain function of the input, the state and the four tensors, so
 ``ScratchRNN`` runs the very same equations with its own per-layer parameters.
 """
+
 from __future__ import annotations
 
 import math
-from typing import Optional
 
 import torch
 import torch.nn as nn
@@ -58,8 +58,9 @@ class LSTMCell(_Cell):
     gates = 4
 
     @staticmethod
-    def step(x: Tensor, state: tuple[Tensor, Tensor], weight_ih: Tensor, weight_hh: Tensor,
-             bias_ih: Tensor, bias_hh: Tensor) -> tuple[Tensor, Tensor]:
+    def step(
+        x: Tensor, state: tuple[Tensor, Tensor], weight_ih: Tensor, weight_hh: Tensor, bias_ih: Tensor, bias_hh: Tensor
+    ) -> tuple[Tensor, Tensor]:
         h, c = state
         pre = F.linear(x, weight_ih, bias_ih) + F.linear(h, weight_hh, bias_hh)  # (batch, 4*hidden)
         i, f, g, o = pre.chunk(4, dim=1)  # each (batch, hidden), in torch's row order
@@ -72,7 +73,7 @@ class LSTMCell(_Cell):
         h = o * torch.tanh(c)  # h' = o * tanh(c')
         return h, c
 
-    def forward(self, x: Tensor, hx: Optional[tuple[Tensor, Tensor]] = None) -> tuple[Tensor, Tensor]:
+    def forward(self, x: Tensor, hx: tuple[Tensor, Tensor] | None = None) -> tuple[Tensor, Tensor]:
         if hx is None:
             zeros = x.new_zeros(x.size(0), self.hidden_size)  # (batch, hidden)
             hx = (zeros, zeros)
@@ -85,8 +86,7 @@ class GRUCell(_Cell):
     gates = 3
 
     @staticmethod
-    def step(x: Tensor, h: Tensor, weight_ih: Tensor, weight_hh: Tensor,
-             bias_ih: Tensor, bias_hh: Tensor) -> Tensor:
+    def step(x: Tensor, h: Tensor, weight_ih: Tensor, weight_hh: Tensor, bias_ih: Tensor, bias_hh: Tensor) -> Tensor:
         # The two sides stay apart because the reset gate scales only the hidden side of n.
         x_r, x_z, x_n = F.linear(x, weight_ih, bias_ih).chunk(3, dim=1)  # each (batch, hidden)
         h_r, h_z, h_n = F.linear(h, weight_hh, bias_hh).chunk(3, dim=1)  # each (batch, hidden)
@@ -95,7 +95,7 @@ class GRUCell(_Cell):
         n = torch.tanh(x_n + r * h_n)  # candidate:  n = tanh(W_in x + b_in + r * (W_hn h + b_hn))
         return (1 - z) * n + z * h  # h' = (1 - z) * n + z * h: z near 1 keeps the old state
 
-    def forward(self, x: Tensor, hx: Optional[Tensor] = None) -> Tensor:
+    def forward(self, x: Tensor, hx: Tensor | None = None) -> Tensor:
         if hx is None:
             hx = x.new_zeros(x.size(0), self.hidden_size)  # (batch, hidden)
         return self.step(x, hx, self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh)
@@ -107,12 +107,11 @@ class RNNCell(_Cell):
     gates = 1
 
     @staticmethod
-    def step(x: Tensor, h: Tensor, weight_ih: Tensor, weight_hh: Tensor,
-             bias_ih: Tensor, bias_hh: Tensor) -> Tensor:
+    def step(x: Tensor, h: Tensor, weight_ih: Tensor, weight_hh: Tensor, bias_ih: Tensor, bias_hh: Tensor) -> Tensor:
         # h' = tanh(W_ih x + b_ih + W_hh h + b_hh)
         return torch.tanh(F.linear(x, weight_ih, bias_ih) + F.linear(h, weight_hh, bias_hh))
 
-    def forward(self, x: Tensor, hx: Optional[Tensor] = None) -> Tensor:
+    def forward(self, x: Tensor, hx: Tensor | None = None) -> Tensor:
         if hx is None:
             hx = x.new_zeros(x.size(0), self.hidden_size)  # (batch, hidden)
         return self.step(x, hx, self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh)
@@ -150,8 +149,17 @@ class ScratchRNN(nn.Module):
     Padding never touches the state: at a padded step the state is carried over unchanged.
     """
 
-    def __init__(self, mode: str, input_size: int, hidden_size: int, *, num_layers: int = 1,
-                 bidirectional: bool = False, dropout: float = 0.0, batch_first: bool = True):
+    def __init__(
+        self,
+        mode: str,
+        input_size: int,
+        hidden_size: int,
+        *,
+        num_layers: int = 1,
+        bidirectional: bool = False,
+        dropout: float = 0.0,
+        batch_first: bool = True,
+    ):
         super().__init__()
         if mode not in CELLS:
             raise ValueError(f"mode must be one of {sorted(CELLS)}, got {mode!r}")
@@ -184,8 +192,10 @@ class ScratchRNN(nn.Module):
             nn.init.uniform_(p, -bound, bound)
 
     def extra_repr(self) -> str:
-        return (f"{self.mode}, {self.input_size}, {self.hidden_size}, num_layers={self.num_layers}, "
-                f"bidirectional={self.bidirectional}, dropout={self.dropout}, batch_first={self.batch_first}")
+        return (
+            f"{self.mode}, {self.input_size}, {self.hidden_size}, num_layers={self.num_layers}, "
+            f"bidirectional={self.bidirectional}, dropout={self.dropout}, batch_first={self.batch_first}"
+        )
 
     def forward(self, x: Tensor, lengths: Tensor, hx=None):
         is_lstm = self.mode == "lstm"

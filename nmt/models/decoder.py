@@ -5,10 +5,10 @@ the context in with the embedded previous token (input feeding), and predicts fr
 hidden state and the context together. Without attention the decoder sees the source only
 through its initial state, the bridged encoder final state.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
 
 import torch
 from torch import Tensor, nn
@@ -25,8 +25,19 @@ class RNNState:
 
 
 class RNNDecoder(nn.Module):
-    def __init__(self, vocab_size: int, *, emb_size: int, hidden: int, enc_size: int, cell: str = "lstm",
-                 layers: int = 1, dropout: float = 0.0, attention: bool = True, impl: str = "torch"):
+    def __init__(
+        self,
+        vocab_size: int,
+        *,
+        emb_size: int,
+        hidden: int,
+        enc_size: int,
+        cell: str = "lstm",
+        layers: int = 1,
+        dropout: float = 0.0,
+        attention: bool = True,
+        impl: str = "torch",
+    ):
         super().__init__()
         self.embed = nn.Embedding(vocab_size, emb_size, padding_idx=PAD)
         self.dropout = nn.Dropout(dropout)
@@ -41,12 +52,12 @@ class RNNDecoder(nn.Module):
         """bridged (batch, layers, n_states, hidden) -> torch's layout, one (layers, batch, hidden) per kind"""
         return RNNState(hidden=tuple(s.contiguous() for s in bridged.permute(2, 1, 0, 3).unbind(0)))
 
-    def step(self, prev: Tensor, state: RNNState, encoded: Encoded) -> tuple[Tensor, RNNState, Optional[Tensor]]:
+    def step(self, prev: Tensor, state: RNNState, encoded: Encoded) -> tuple[Tensor, RNNState, Tensor | None]:
         """prev (batch,) -> logits (batch, vocab), next state, attention (batch, src_len) or None"""
         features, state, weights = self._advance(self.dropout(self.embed(prev)), state, encoded)
         return self.out_proj(self.dropout(features)), state, weights
 
-    def _advance(self, emb: Tensor, state: RNNState, encoded: Encoded) -> tuple[Tensor, RNNState, Optional[Tensor]]:
+    def _advance(self, emb: Tensor, state: RNNState, encoded: Encoded) -> tuple[Tensor, RNNState, Tensor | None]:
         """One position: emb (batch, emb) -> features (batch, hidden) the output layer reads."""
         if self.attention is None:
             out, hidden = run_rnn(self.rnn, emb[:, None, :], None, _torch_hx(state.hidden))

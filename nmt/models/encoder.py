@@ -1,4 +1,5 @@
 """The RNN encoder: embeddings + a (bi)directional LSTM/GRU/RNN over the packed source."""
+
 from __future__ import annotations
 
 import torch
@@ -10,8 +11,18 @@ from nmt.specials import PAD
 
 
 class RNNEncoder(nn.Module):
-    def __init__(self, vocab_size: int, *, emb_size: int, hidden: int, cell: str = "lstm", layers: int = 1,
-                 bidirectional: bool = True, dropout: float = 0.0, impl: str = "torch"):
+    def __init__(
+        self,
+        vocab_size: int,
+        *,
+        emb_size: int,
+        hidden: int,
+        cell: str = "lstm",
+        layers: int = 1,
+        bidirectional: bool = True,
+        dropout: float = 0.0,
+        impl: str = "torch",
+    ):
         super().__init__()
         self.embed = nn.Embedding(vocab_size, emb_size, padding_idx=PAD)
         self.dropout = nn.Dropout(dropout)
@@ -28,7 +39,9 @@ class RNNEncoder(nn.Module):
         return Encoded(
             outputs=outputs,
             mask=lengths_to_mask(src_len.to(src.device), src.size(1)),
-            final=torch.stack([self._per_layer(s) for s in states], dim=2),  # (batch, layers, n_states, directions*hidden)
+            final=torch.stack(
+                [self._per_layer(s) for s in states], dim=2
+            ),  # (batch, layers, n_states, directions*hidden)
         )
 
     def _per_layer(self, state: Tensor) -> Tensor:

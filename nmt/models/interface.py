@@ -9,10 +9,11 @@
 Greedy and beam search (nmt/search.py) use only encode / init_state / step / reorder; the
 learner uses only forward. Tensors are batch-first everywhere.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
-from typing import Optional, Protocol
+from typing import Protocol
 
 import torch
 from torch import Tensor
@@ -24,10 +25,10 @@ class Encoded:
 
     outputs: Tensor  # (batch, src_len, enc_out)
     mask: Tensor  # (batch, src_len), True at real tokens, False at padding
-    final: Optional[Tensor] = None  # RNN: (batch, layers, n_states, state_size); None for the Transformer
-    keys: Optional[Tensor] = None  # attention keys computed once per sentence, (batch, src_len, key_size)
+    final: Tensor | None = None  # RNN: (batch, layers, n_states, state_size); None for the Transformer
+    keys: Tensor | None = None  # attention keys computed once per sentence, (batch, src_len, key_size)
 
-    def index_select(self, index: Tensor) -> "Encoded":
+    def index_select(self, index: Tensor) -> Encoded:
         """Rows picked by ``index``; beam search uses it once to give each hypothesis a copy."""
         picked = {
             f.name: None if getattr(self, f.name) is None else getattr(self, f.name).index_select(0, index)
@@ -45,7 +46,7 @@ class Seq2SeqModel(Protocol):
     def init_state(self, encoded: Encoded):
         """Decoder state for the first step, one row per source sentence."""
 
-    def step(self, prev: Tensor, state, encoded: Encoded) -> tuple[Tensor, object, Optional[Tensor]]:
+    def step(self, prev: Tensor, state, encoded: Encoded) -> tuple[Tensor, object, Tensor | None]:
         """prev (batch,) previous tokens -> logits (batch, vocab), next state, and the
         attention over the source (batch, src_len) or None for a model without attention."""
 
@@ -57,7 +58,7 @@ class Seq2SeqModel(Protocol):
         the model reads its own predictions that often instead (models that cannot, refuse)."""
 
 
-def lengths_to_mask(lengths: Tensor, max_len: Optional[int] = None) -> Tensor:
+def lengths_to_mask(lengths: Tensor, max_len: int | None = None) -> Tensor:
     """(batch,) lengths -> (batch, max_len) bool mask, True at real positions."""
     max_len = int(lengths.max()) if max_len is None else max_len
     return torch.arange(max_len, device=lengths.device)[None, :] < lengths[:, None]

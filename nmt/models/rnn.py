@@ -3,9 +3,8 @@
 Both take the same arguments and give the same results (tests/test_cells.py shows it), so the
 encoder and decoder never need to know which one they hold.
 """
-from __future__ import annotations
 
-from typing import Optional
+from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
@@ -15,18 +14,35 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 TORCH_RNNS = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}
 
 
-def make_rnn(cell: str, impl: str, input_size: int, hidden_size: int, *, layers: int = 1, bidirectional: bool = False, dropout: float = 0.0) -> nn.Module:
+def make_rnn(
+    cell: str,
+    impl: str,
+    input_size: int,
+    hidden_size: int,
+    *,
+    layers: int = 1,
+    bidirectional: bool = False,
+    dropout: float = 0.0,
+) -> nn.Module:
     dropout = dropout if layers > 1 else 0.0  # torch warns about dropout on a single layer
     if impl == "scratch":
         from nmt.models.cells import ScratchRNN
 
-        return ScratchRNN(cell, input_size, hidden_size, num_layers=layers, bidirectional=bidirectional,
-                          dropout=dropout, batch_first=True)
-    return TORCH_RNNS[cell](input_size, hidden_size, num_layers=layers, bidirectional=bidirectional, dropout=dropout,
-                            batch_first=True)
+        return ScratchRNN(
+            cell,
+            input_size,
+            hidden_size,
+            num_layers=layers,
+            bidirectional=bidirectional,
+            dropout=dropout,
+            batch_first=True,
+        )
+    return TORCH_RNNS[cell](
+        input_size, hidden_size, num_layers=layers, bidirectional=bidirectional, dropout=dropout, batch_first=True
+    )
 
 
-def run_rnn(rnn: nn.Module, x: Tensor, lengths: Optional[Tensor] = None, hx=None):
+def run_rnn(rnn: nn.Module, x: Tensor, lengths: Tensor | None = None, hx=None):
     """Run ``rnn`` over batch-first ``x``; with ``lengths``, padding is skipped entirely
     (packed for torch, masked for the scratch version), so it never reaches the final states."""
     if isinstance(rnn, tuple(TORCH_RNNS.values())):

@@ -1,4 +1,5 @@
 """The RNN model: encoder -> bridge -> decoder behind the interface in interface.py."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -17,13 +18,28 @@ class RNNSeq2Seq(nn.Module):
         super().__init__()
         self.trg_vocab_size = trg_vocab_size
         self.encoder = RNNEncoder(
-            src_vocab_size, emb_size=cfg.emb_size, hidden=cfg.enc_hidden, cell=cfg.cell, layers=cfg.layers,
-            bidirectional=cfg.bidirectional, dropout=cfg.dropout, impl=cfg.rnn_impl,
+            src_vocab_size,
+            emb_size=cfg.emb_size,
+            hidden=cfg.enc_hidden,
+            cell=cfg.cell,
+            layers=cfg.layers,
+            bidirectional=cfg.bidirectional,
+            dropout=cfg.dropout,
+            impl=cfg.rnn_impl,
         )
-        self.bridge = Bridge(cfg.bridge, enc_size=self.encoder.output_size, dec_hidden=cfg.dec_hidden, n_states=self.encoder.n_states)
+        self.bridge = Bridge(
+            cfg.bridge, enc_size=self.encoder.output_size, dec_hidden=cfg.dec_hidden, n_states=self.encoder.n_states
+        )
         self.decoder = RNNDecoder(
-            trg_vocab_size, emb_size=cfg.emb_size, hidden=cfg.dec_hidden, enc_size=self.encoder.output_size,
-            cell=cfg.cell, layers=cfg.layers, dropout=cfg.dropout, attention=cfg.attention == "bahdanau", impl=cfg.rnn_impl,
+            trg_vocab_size,
+            emb_size=cfg.emb_size,
+            hidden=cfg.dec_hidden,
+            enc_size=self.encoder.output_size,
+            cell=cfg.cell,
+            layers=cfg.layers,
+            dropout=cfg.dropout,
+            attention=cfg.attention == "bahdanau",
+            impl=cfg.rnn_impl,
         )
 
     def encode(self, src: Tensor, src_len: Tensor) -> Encoded:

@@ -13,12 +13,15 @@ and needs a final LayerNorm on each stack) or post-norm as in the paper.
 
 Target padding needs no mask of its own: it sits at the end of ``trg_in``, so the causal mask
 already hides it from every real position, and the loss ignores the outputs at padded positions.
+
+The whole model is one file, as in nanoGPT's model.py, though it runs past 350 lines: attention,
+layers, positions and the decoding state are read together, top to bottom.
 """
+
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Optional
 
 import torch
 import torch.nn.functional as F
@@ -62,10 +65,10 @@ class MultiHeadAttention(nn.Module):
         keys: Tensor,
         values: Tensor,
         *,
-        mask: Optional[Tensor] = None,
+        mask: Tensor | None = None,
         is_causal: bool = False,
         need_weights: bool = False,
-    ) -> tuple[Tensor, Optional[Tensor]]:
+    ) -> tuple[Tensor, Tensor | None]:
         """Queries from x (batch, q_len, d_model) attend over keys / values (batch, heads, k_len, d_head).
 
         ``mask`` broadcasts to (batch, heads, q_len, k_len), True where attending is allowed; no
@@ -168,9 +171,9 @@ class DecoderLayer(nn.Module):
         cross_kv: tuple[Tensor, Tensor],
         src_mask: Tensor,
         *,
-        cache: Optional[tuple[Tensor, Tensor]] = None,
+        cache: tuple[Tensor, Tensor] | None = None,
         need_weights: bool = False,
-    ) -> tuple[Tensor, tuple[Tensor, Tensor], Optional[Tensor]]:
+    ) -> tuple[Tensor, tuple[Tensor, Tensor], Tensor | None]:
         """Teacher forcing: x is the whole target (batch, trg_len, d_model), attended causally.
         Incremental: x is one new position (batch, 1, d_model) and ``cache`` holds the self-
         attention keys / values of the earlier ones (batch, heads, t, d_head); it sees them all.
@@ -248,7 +251,7 @@ class DecoderState:
         """Target positions decoded so far, which is also the next token's position."""
         return self.self_keys[0].size(2)
 
-    def index_select(self, index: Tensor) -> "DecoderState":
+    def index_select(self, index: Tensor) -> DecoderState:
         def pick(tensors: list[Tensor]) -> list[Tensor]:
             return [t.index_select(0, index) for t in tensors]
 
@@ -328,7 +331,7 @@ class Transformer(nn.Module):
             x = layer(x, attend)
         return Encoded(outputs=self.encoder_norm(x), mask=mask)
 
-    def decode(self, trg_in: Tensor, encoded: Encoded, *, need_weights: bool = False) -> tuple[Tensor, Optional[Tensor]]:
+    def decode(self, trg_in: Tensor, encoded: Encoded, *, need_weights: bool = False) -> tuple[Tensor, Tensor | None]:
         """Teacher forcing: trg_in (batch, trg_len) -> logits (batch, trg_len, vocab) and, with
         ``need_weights``, the last layer's cross-attention averaged over heads (batch, trg_len, src_len)."""
         attend = attention_mask(encoded.mask)
@@ -343,7 +346,9 @@ class Transformer(nn.Module):
     def forward(self, src: Tensor, src_len: Tensor, trg_in: Tensor, teacher_forcing: float = 1.0) -> Tensor:
         """Teacher forcing: trg_in (batch, trg_len) starting with SOS -> logits (batch, trg_len, vocab)."""
         if teacher_forcing < 1.0:
-            raise ValueError("the Transformer trains with full teacher forcing only (its positions are computed in parallel)")
+            raise ValueError(
+                "the Transformer trains with full teacher forcing only (its positions are computed in parallel)"
+            )
         logits, _ = self.decode(trg_in, self.encode(src, src_len))
         return logits
 
