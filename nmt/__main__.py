@@ -11,6 +11,8 @@ COMMANDS = {
     "train": "train a model (the same as train_nmt.py and nmt-train)",
     "translate": "translate with a checkpoint (translate.py, nmt-translate)",
     "evaluate": "score a checkpoint on a split of its own corpus (nmt-evaluate)",
+    "average": "average the weights of saved checkpoints",
+    "plot": "learning curves of training runs",
     "fetch": "download a corpus into corpora/",
 }
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 import logging
 import math
 import signal
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -130,29 +129,19 @@ class StopRule(Callback):
     def __init__(self, *, max_steps: int = 0, time_budget: float = 0.0):
         self.max_steps = max_steps
         self.time_budget = time_budget
-        self.elapsed_before = 0.0  # time spent by earlier runs of a resumed training
-        self.started = time.monotonic()
 
-    @property
-    def elapsed(self) -> float:
-        return self.elapsed_before + time.monotonic() - self.started
-
-    def before_fit(self):
-        self.started = time.monotonic()
-
-    def after_batch(self):
-        if self.max_steps and self.learner.step >= self.max_steps:
-            raise CancelFitException
+    def fraction_done(self, step: int) -> float:
+        """How much of the run is over once update ``step`` is taken: 1.0 when this rule will stop
+        it, 0.0 for a run with neither limit."""
         validator = self.learner.callback(Validator)
         reserve = validator.last_duration if validator else 0.0
-        if self.time_budget and self.elapsed + reserve >= self.time_budget:
+        by_steps = step / self.max_steps if self.max_steps else 0.0
+        by_time = (self.learner.elapsed + reserve) / self.time_budget if self.time_budget else 0.0
+        return max(by_steps, by_time)
+
+    def after_batch(self):
+        if self.fraction_done(self.learner.step) >= 1.0:
             raise CancelFitException
-
-    def state_dict(self):
-        return {"elapsed": self.elapsed}
-
-    def load_state_dict(self, state):
-        self.elapsed_before = state["elapsed"]
 
 
 class EarlyStopping(Callback):
@@ -195,13 +184,15 @@ class EarlyStopping(Callback):
 
 class Checkpointer(Callback):
     """``last.pt`` after every validation and at the end of the fit; ``best.pt`` whenever
-    validation BLEU beats every earlier one (never replaced by a worse model)."""
+    validation BLEU beats every earlier one (never replaced by a worse model); with ``keep``,
+    the models of the last ``keep`` validations as ``step-STEP.pt`` too, for weight averaging."""
 
     order = 30  # after the validator and every callback whose state changes with a validation
 
-    def __init__(self, run_dir: Path, payload: Callable[[], dict[str, Any]]):
+    def __init__(self, run_dir: Path, payload: Callable[[], dict[str, Any]], *, keep: int = 0):
         self.run_dir = Path(run_dir)
         self.payload = payload  # the parts of a checkpoint only train_nmt.py knows (config, tokenizers)
+        self.keep = keep
         self.best = -math.inf
 
     def after_validate(self):
@@ -209,6 +200,10 @@ class Checkpointer(Callback):
         if bleu > self.best:
             self.best = bleu
             save_checkpoint(self.run_dir / "best.pt", self.model_checkpoint())
+        if self.keep:
+            save_checkpoint(self.run_dir / f"step-{self.learner.step}.pt", self.model_checkpoint())
+            for old in step_checkpoints(self.run_dir)[: -self.keep]:
+                old.unlink()
         self.save_last()
 
     def after_fit(self):
@@ -223,8 +218,9 @@ class Checkpointer(Callback):
         learner = self.learner
         return {
             **self.payload(),
-            "model": learner.model.state_dict(),
+            "model": learner.published.state_dict(),
             "progress": {
+                "elapsed": learner.elapsed,
                 "step": learner.step,
                 "epoch": learner.epoch,
                 "batch_in_epoch": learner.batch_in_epoch,
@@ -246,3 +242,8 @@ class Checkpointer(Callback):
 
     def load_state_dict(self, state):
         self.best = state["best"]
+
+
+def step_checkpoints(run_dir: Path) -> list[Path]:
+    """The step-STEP.pt files a Checkpointer kept in ``run_dir``, oldest first."""
+    return sorted(Path(run_dir).glob("step-*.pt"), key=lambda path: int(path.stem.split("-")[1]))

@@ -22,7 +22,9 @@ from nmt.models import build_model
 from nmt.tokenizers import tokenizer_from_dict
 from nmt.version import __version__
 
-# 2: "tgt" became "trg" in the data config and the tokenizers; format 1 files are upgraded on load.
+# 2: "tgt" became "trg" in the data config and the tokenizers, the time trained moved from the
+# stop rule's state to the progress, and tie_embeddings applies to the RNN too; format 1 files are
+# upgraded on load.
 FORMAT_VERSION = 2
 
 
@@ -75,6 +77,11 @@ def _upgraded(ckpt: dict[str, Any]) -> dict[str, Any]:
             data["trg"] = data.pop("tgt")
         if "tgt" in ckpt.get("tokenizers", {}):
             ckpt["tokenizers"]["trg"] = ckpt["tokenizers"].pop("tgt")
+        model = ckpt.get("config", {}).get("model", {})
+        if model.get("arch", "rnn") == "rnn":
+            model["tie_embeddings"] = False  # format 1 tied only the Transformer's
+        if "progress" in ckpt:
+            ckpt["progress"]["elapsed"] = ckpt.get("callbacks", {}).get("StopRule", {}).get("elapsed", 0.0)
     return ckpt
 
 

@@ -81,6 +81,9 @@ class ModelConfig:
     arch: Literal["rnn", "transformer"] = option("rnn")
     emb_size: int = option(256, at_least=1)
     dropout: float = option(0.2, at_least=0, at_most=1)
+    tie_embeddings: bool = option(
+        True, "the decoder's output layer is its embedding matrix; with a joint vocabulary, the encoder's embedding too"
+    )
     # RNN
     cell: Literal["lstm", "gru", "rnn"] = option("lstm")
     rnn_impl: Literal["torch", "scratch"] = option(
@@ -105,7 +108,6 @@ class ModelConfig:
     norm: Literal["pre", "post"] = option("pre")
     positions: Literal["sinusoidal", "learned"] = option("sinusoidal")
     max_positions: int = option(1024, at_least=1)
-    tie_embeddings: bool = option(True)
 
     def __post_init__(self):
         _check_fields(self, "model")
@@ -123,6 +125,8 @@ class ModelConfig:
 class TrainConfig:
     # Adam; measured best of 1e-3 and 3e-3 for a 12-minute CPU run (valid BLEU 15.8 vs 29.5)
     lr: float = option(3e-3, "peak learning rate")
+    optimizer: Literal["adam", "adamw"] = option("adam", "adamw decouples --weight-decay from the gradient")
+    weight_decay: float = option(0.0, "L2 penalty (adam) or decoupled decay (adamw) on every weight", at_least=0)
     batch_tokens: int = option(4000, "tokens per batch, padding included (0: --batch-size sentences)", at_least=0)
     batch_size: int = option(64, "sentences per batch when --batch-tokens is 0", at_least=1)
     epochs: int = option(20, at_least=0)
@@ -133,12 +137,30 @@ class TrainConfig:
         1.0, "probability of reading the reference rather than the model's own prediction", at_least=0, at_most=1
     )
     label_smoothing: float = option(0.0, at_least=0, at_most=1)
-    scheduler: Literal["plateau", "inverse_sqrt", "none"] = option("plateau")
-    warmup: int = option(4000, "steps, inverse_sqrt only", at_least=0)
+    scheduler: Literal["plateau", "inverse_sqrt", "linear", "cosine", "none"] = option(
+        "plateau",
+        "plateau: halve the rate when validation BLEU stalls; inverse_sqrt: warm up, then 1/sqrt(step); "
+        "linear, cosine: warm up, then decay to --lr-floor when --max-steps or --time-budget ends the run",
+    )
+    warmup: int = option(4000, "warm-up steps of the inverse_sqrt, linear and cosine schedules", at_least=0)
+    lr_floor: float = option(0.01, "the fraction of --lr the linear and cosine schedules end at", at_least=0, at_most=1)
     patience: int = option(5, "validations without a better BLEU before stopping (0: never stop early)", at_least=0)
     valid_bleu_sentences: int = option(500, "validation sentences greedy-decoded for BLEU", at_least=1)
     valid_every: int = option(0, "also validate every N steps (0: after each epoch only)", at_least=0)
     log_every: int = option(100, "write the mean training loss of the last N steps to metrics.jsonl", at_least=1)
+    ema: float = option(
+        0.0,
+        "keep an exponential moving average of the weights with this decay, e.g. 0.999, "
+        "and validate, save and translate with it (0: none)",
+        at_least=0,
+        at_most=1,
+    )
+    tensorboard: bool = option(False, "also write the metrics for TensorBoard, in RUN_DIR/tensorboard")
+    wandb: bool = option(False, "also log the metrics to Weights & Biases (WANDB_MODE=offline keeps them on disk)")
+    wandb_project: str = option("nmt", "the W&B project")
+    keep_checkpoints: int = option(
+        0, "also keep the models of the last N validations, for python -m nmt average", at_least=0
+    )
     seed: int = option(1234, "the seed of initialisation, batching and dropout")
     device: str = option("auto", "auto, cpu, cuda or cuda:N")
     run_dir: str = option("checkpoints/run", "where best.pt, last.pt and metrics.jsonl go")
@@ -148,6 +170,10 @@ class TrainConfig:
         _check_fields(self, "train")
         if not 0 < self.lr <= 1:  # written so that NaN fails too
             raise ConfigError(f"--lr {self.lr}: must be above 0 and at most 1")
+        if self.scheduler in ("linear", "cosine") and not (self.max_steps or self.time_budget):
+            raise ConfigError(
+                f"--scheduler {self.scheduler} decays to the end of the run: give --max-steps or --time-budget"
+            )
         if self.device != "auto":
             try:
                 import torch

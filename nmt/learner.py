@@ -23,6 +23,7 @@ taken at any event resumes from exactly there.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
@@ -65,7 +66,8 @@ class Callback:
 
 class Learner:
     """``batches(epoch, start)`` yields that epoch's batches from position ``start`` on;
-    ``loss_fn(logits, batch)`` returns the mean loss over the batch's target tokens."""
+    ``loss_fn(logits, batch)`` returns (objective, cross-entropy), each a mean over the batch's
+    target tokens: the first is minimised, the second reported (nmt.loss.Loss)."""
 
     def __init__(
         self,
@@ -92,9 +94,13 @@ class Learner:
         self.examples: list[tuple[str, str]] = []  # (source, hypothesis) of a few sentences of the latest validation
         self.batch = None  # the batch being trained on
         self.logits: Tensor | None = None  # of that batch, after the forward pass
-        self.loss: Tensor | None = None  # of that batch, after the loss; the latest loss between batches
+        self.loss: Tensor | None = None  # the objective of that batch, once computed; the latest between batches
+        self.cross_entropy: Tensor | None = None  # its plain cross-entropy, which is what gets reported
         self.failed = False  # the fit ended in an error: nothing may be saved from this model
         self.interrupted = False  # the fit was paused (a signal): save it as it is, to resume later
+        self.published = model  # the weights validation and checkpoints use: a weight average's, if one is kept
+        self.seconds_before = 0.0  # wall clock spent in the fits of earlier runs that this one resumes
+        self._started = time.monotonic()
 
     def fire(self, event: str) -> None:
         for cb in self.callbacks:
@@ -103,8 +109,14 @@ class Learner:
     def callback(self, kind: type) -> Callback | None:
         return next((cb for cb in self.callbacks if isinstance(cb, kind)), None)
 
+    @property
+    def elapsed(self) -> float:
+        """Seconds of wall clock spent training this run, earlier runs it resumes included."""
+        return self.seconds_before + time.monotonic() - self._started
+
     def fit(self, epochs: int) -> None:
         self.failed = self.interrupted = False
+        self._started = time.monotonic()
         try:
             self.fire("before_fit")
             while self.epoch < epochs:
@@ -138,7 +150,7 @@ class Learner:
             self.fire("before_batch")
             b = self.batch
             self.logits = self.model(b.src, b.src_len, b.trg_in, teacher_forcing=self.teacher_forcing)
-            self.loss = self.loss_fn(self.logits, b)
+            self.loss, self.cross_entropy = self.loss_fn(self.logits, b)
             self.fire("after_loss")
             self.loss.backward()
             self.fire("after_backward")

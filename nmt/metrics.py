@@ -4,9 +4,22 @@ and an autoencoder's reconstruction report (exact match, token accuracy, BLEU)."
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sacrebleu.metrics import BLEU, CHRF, TER
+
+# Source words from which a sentence counts as long. Tatoeba is mostly short sentences, and a
+# corpus score is dominated by them: the long ones are reported apart so their errors show.
+LONG_SENTENCE = 12
+
+
+@dataclass
+class LengthGroup:
+    """BLEU of the sentences whose source length falls in one group."""
+
+    name: str
+    sentences: int
+    bleu: float
 
 
 @dataclass
@@ -15,10 +28,13 @@ class Scores:
     chrf: float
     ter: float
     signatures: dict[str, str]
+    by_length: list[LengthGroup] = field(default_factory=list)
 
     def __str__(self) -> str:
+        groups = "; ".join(f"{g.name} ({g.sentences} sentences) {g.bleu:.2f}" for g in self.by_length)
         return "\n".join(
             [f"BLEU {self.bleu:.2f}  chrF {self.chrf:.2f}  TER {self.ter:.2f}"]
+            + ([f"  BLEU by source length: {groups}"] if groups else [])
             + [f"  {name}: {sig}" for name, sig in self.signatures.items()]
         )
 
@@ -30,9 +46,10 @@ def reference_streams(refs: Sequence[Sequence[str]]) -> list[list[str | None]]:
     return [[r[k] if k < len(r) else None for r in refs] for k in range(width)]
 
 
-def score(hypotheses: Sequence[str], refs: Sequence[Sequence[str]]) -> Scores:
-    """hypotheses[i] is scored against every string in refs[i]."""
-    if len(hypotheses) != len(refs):
+def score(hypotheses: Sequence[str], refs: Sequence[Sequence[str]], *, sources: Sequence[str] | None = None) -> Scores:
+    """hypotheses[i] is scored against every string in refs[i]; with ``sources``, BLEU is also
+    given apart for sources under LONG_SENTENCE words and for those of LONG_SENTENCE or more."""
+    if len(hypotheses) != len(refs) or (sources is not None and len(sources) != len(refs)):
         raise ValueError(f"{len(hypotheses)} hypotheses but {len(refs)} reference sets")
     streams = reference_streams(refs)
     metrics = {"BLEU": BLEU(), "chrF": CHRF(), "TER": TER(case_sensitive=True)}
@@ -42,7 +59,22 @@ def score(hypotheses: Sequence[str], refs: Sequence[Sequence[str]]) -> Scores:
         chrf=results["chrF"].score,
         ter=results["TER"].score,
         signatures={name: str(m.get_signature()) for name, m in metrics.items()},
+        by_length=[] if sources is None else bleu_by_length(sources, hypotheses, refs),
     )
+
+
+def bleu_by_length(
+    sources: Sequence[str], hypotheses: Sequence[str], refs: Sequence[Sequence[str]], *, long: int = LONG_SENTENCE
+) -> list[LengthGroup]:
+    """BLEU of the sentences with sources under ``long`` words, and of those with ``long`` or more;
+    a group with no sentence is left out."""
+    groups = []
+    for name, wanted in ((f"under {long} words", False), (f"{long}+ words", True)):
+        rows = [i for i, source in enumerate(sources) if (len(source.split()) >= long) == wanted]
+        if rows:
+            picked = bleu([hypotheses[i] for i in rows], [refs[i] for i in rows])
+            groups.append(LengthGroup(name, len(rows), picked))
+    return groups
 
 
 def bleu(hypotheses: Sequence[str], refs: Sequence[Sequence[str]]) -> float:

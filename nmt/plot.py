@@ -1,4 +1,5 @@
-"""Attention heatmaps: source tokens across, output tokens down, one PNG per sentence.
+"""Pictures: attention heatmaps (source tokens across, output tokens down, one PNG per sentence)
+and learning curves (loss and BLEU of one or more runs against steps and minutes).
 
 matplotlib is optional (``pip install -e ".[plot]"``); it is imported only when a plot is asked for.
 """
@@ -36,15 +37,21 @@ def numbered_path(path: str | Path, number: int) -> Path:
     return path.with_name(f"{path.stem}-{number}{path.suffix or '.png'}")
 
 
-def plot_attention(
-    attention: Tensor, *, source: list[str], output: list[str], path: str | Path, title: str = ""
-) -> None:
-    """attention (len(output), len(source)): row i is where output token i looked."""
+def _pyplot():
     require_matplotlib()
     import matplotlib
 
     matplotlib.use("Agg")  # files only: no display needed
     import matplotlib.pyplot as plt
+
+    return plt
+
+
+def plot_attention(
+    attention: Tensor, *, source: list[str], output: list[str], path: str | Path, title: str = ""
+) -> None:
+    """attention (len(output), len(source)): row i is where output token i looked."""
+    plt = _pyplot()
 
     if tuple(attention.shape) != (len(output), len(source)):
         raise ValueError(
@@ -61,6 +68,37 @@ def plot_attention(
         if title:
             ax.set_title(title, fontsize=9)
         fig.colorbar(image, ax=ax, fraction=0.05)
+        fig.tight_layout()
+        fig.savefig(path, dpi=100)
+    except OSError as e:
+        raise PlotError(f"{path}: cannot write ({e.strerror or e})") from None
+    finally:
+        plt.close(fig)
+
+
+def plot_curves(runs: dict[str, list[dict]], path: str | Path) -> None:
+    """Learning curves of runs given as {name: the records of its metrics.jsonl}: training and
+    validation loss (one panel) and validation BLEU (another), against steps (top row) and
+    against minutes of training (bottom row), every run in its own colour."""
+    plt = _pyplot()
+    fig, axes = plt.subplots(2, 2, figsize=(12, 8))
+    try:
+        for colour, (name, records) in zip(plt.rcParams["axes.prop_cycle"].by_key()["color"] * 10, runs.items()):
+            for row, x in enumerate(("step", "minutes")):
+                train = [(r[x], r["train_loss"]) for r in records if "train_loss" in r and x in r]
+                valid = [(r[x], r["valid_loss"], r["valid_bleu"]) for r in records if "valid_bleu" in r and x in r]
+                loss, bleu = axes[row][0], axes[row][1]
+                if train:
+                    loss.plot(*zip(*train), color=colour, alpha=0.6, label=f"{name} train")
+                if valid:
+                    xs, losses, bleus = zip(*valid)
+                    loss.plot(xs, losses, color=colour, marker="o", linestyle="--", label=f"{name} valid")
+                    bleu.plot(xs, bleus, color=colour, marker="o", label=name)
+        for row, x in enumerate(("steps", "minutes")):
+            axes[row][0].set(xlabel=x, ylabel="cross-entropy per token")
+            axes[row][1].set(xlabel=x, ylabel="validation BLEU (greedy)")
+        axes[0][0].legend(fontsize=8)
+        axes[0][1].legend(fontsize=8)
         fig.tight_layout()
         fig.savefig(path, dpi=100)
     except OSError as e:

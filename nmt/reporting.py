@@ -2,62 +2,75 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import sys
 import time
-from collections.abc import Callable
-from pathlib import Path
+from collections.abc import Callable, Sequence
 
 from tqdm import tqdm
 
 from nmt.learner import Callback
+from nmt.tracking import Sink
 
 log = logging.getLogger(__name__)
 
 
 class MetricsLog(Callback):
-    """One JSON line per validation, and every ``every`` steps one for training, in metrics.jsonl."""
+    """One record per validation, and every ``every`` steps one for training, each with the step,
+    the epoch and the minutes trained, handed to every sink (nmt.tracking: metrics.jsonl,
+    TensorBoard, W&B); the validation's scores and examples also go to the log."""
 
     order = 50
 
-    def __init__(self, path: Path, every: int = 100):
-        self.path = Path(path)
+    def __init__(self, sinks: Sequence[Sink], every: int = 100):
+        self.sinks = sinks
         self.every = every
-        self.loss_sum, self.tokens, self.since = 0.0, 0, time.monotonic()
+        self.loss_sum, self.objective_sum, self.tokens, self.since = 0.0, 0.0, 0, time.monotonic()
+
+    def _when(self) -> dict:
+        return {"step": self.learner.step, "epoch": self.learner.epoch, "minutes": self.learner.elapsed / 60}
 
     def _write(self, record: dict) -> None:
-        with open(self.path, "a", encoding="utf-8") as f:
-            f.write(json.dumps(record) + "\n")
+        for sink in self.sinks:
+            sink.write(record)
 
     def after_loss(self):
-        self.loss_sum += self.learner.loss.item() * self.learner.batch.n_tokens
-        self.tokens += self.learner.batch.n_tokens
+        n = self.learner.batch.n_tokens
+        self.loss_sum += self.learner.cross_entropy.item() * n
+        self.objective_sum += self.learner.loss.item() * n
+        self.tokens += n
 
     def after_step(self):
         if self.learner.step % self.every == 0 and self.tokens:
             seconds = time.monotonic() - self.since
             self._write(
                 {
-                    "step": self.learner.step,
-                    "epoch": self.learner.epoch,
-                    "train_loss": self.loss_sum / self.tokens,
+                    **self._when(),
+                    "train_loss": self.loss_sum / self.tokens,  # plain cross-entropy, as valid_loss
+                    **self._objective(),
                     "tokens_per_s": self.tokens / max(seconds, 1e-9),
                     "lr": self.learner.opt.param_groups[0]["lr"],
                 }
             )
-            self.loss_sum, self.tokens, self.since = 0.0, 0, time.monotonic()
+            self.loss_sum, self.objective_sum, self.tokens, self.since = 0.0, 0.0, 0, time.monotonic()
 
-    def state_dict(self):
-        return {"loss_sum": self.loss_sum, "tokens": self.tokens}  # the steps since the last line written
+    def _objective(self) -> dict:
+        """The label-smoothed objective, under its own name, when it is not the cross-entropy."""
+        if self.objective_sum == self.loss_sum:
+            return {}
+        return {"train_smoothed_loss": self.objective_sum / self.tokens}
+
+    def state_dict(self):  # the steps since the last line written
+        return {"loss_sum": self.loss_sum, "objective_sum": self.objective_sum, "tokens": self.tokens}
 
     def load_state_dict(self, state):
         self.loss_sum, self.tokens = state["loss_sum"], state["tokens"]
+        self.objective_sum = state.get("objective_sum", self.loss_sum)  # format 1 logged the objective only
 
     def after_validate(self):
         m = self.learner.metrics
-        self._write({"step": self.learner.step, "epoch": self.learner.epoch, **m})
+        self._write({**self._when(), **m})
         log.info(
             "step %d epoch %d: valid loss %.3f ppl %.2f BLEU %.2f",
             self.learner.step,
@@ -68,6 +81,12 @@ class MetricsLog(Callback):
         )
         for source, hypothesis in self.learner.examples:
             log.info("  %s -> %s", source, hypothesis)
+        for sink in self.sinks:
+            sink.examples(self.learner.step, self.learner.examples)
+
+    def after_fit(self):
+        for sink in self.sinks:
+            sink.close()
 
 
 class ProgressBar(Callback):
@@ -97,8 +116,8 @@ class ProgressBar(Callback):
             return
         self.tokens += self.learner.batch.n_tokens
         self.bar.update(1)
-        if self.bar.n % 10 == 0 and self.learner.loss is not None:
-            loss = self.learner.loss.item()
+        if self.bar.n % 10 == 0 and self.learner.cross_entropy is not None:
+            loss = self.learner.cross_entropy.item()
             self.bar.set_postfix(
                 loss=f"{loss:.3f}",
                 ppl=f"{math.exp(min(loss, 50)):.1f}",

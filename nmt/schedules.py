@@ -6,6 +6,7 @@ import math
 
 import torch
 
+from nmt.callbacks import StopRule
 from nmt.learner import Callback
 
 
@@ -41,3 +42,29 @@ class PlateauSchedule(Callback):
 
     def load_state_dict(self, state):
         self.scheduler.load_state_dict(state)
+
+
+class DeadlineSchedule(Callback):
+    """Warm up linearly over ``warmup`` steps, then decay to ``floor`` x the peak rate exactly
+    when the run ends, by ``--max-steps`` or ``--time-budget`` (whichever comes first, as
+    ``StopRule.fraction_done`` tells): a short run spends its last minutes at a small rate instead
+    of stopping mid-stride. ``shape`` is "linear" or "cosine" in the fraction of the run done."""
+
+    def __init__(self, peak_lr: float, *, warmup: int, shape: str, floor: float):
+        self.peak_lr = peak_lr
+        self.warmup = warmup
+        self.shape = shape
+        self.floor = floor
+
+    def rate(self, step: int, fraction_done: float) -> float:
+        """The rate of update ``step`` (1-based) when it ends ``fraction_done`` of the run."""
+        done = min(max(fraction_done, 0.0), 1.0)
+        left = 1.0 - done if self.shape == "linear" else 0.5 * (1.0 + math.cos(math.pi * done))
+        warm = min(1.0, step / self.warmup) if self.warmup else 1.0
+        return self.peak_lr * warm * (self.floor + (1.0 - self.floor) * left)
+
+    def before_batch(self):
+        step = self.learner.step + 1
+        rate = self.rate(step, self.learner.callback(StopRule).fraction_done(step))
+        for group in self.learner.opt.param_groups:
+            group["lr"] = rate

@@ -11,11 +11,12 @@ int or a (batch,) tensor of per-sentence limits, e.g. ``max_output_length(src_le
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
-from torch import Tensor
+from torch import Tensor, nn
 
 from nmt.specials import EOS, PAD, SOS
 
@@ -46,7 +47,26 @@ def max_output_length(src_len: Tensor, *, a: float = 1.5, b: float = 10) -> Tens
     return (a * src_len.float() + b).long()  # (batch,)
 
 
-@torch.inference_mode()
+def _searching(search):
+    """Run ``search`` in inference mode with the model in eval mode, whatever mode the caller left
+    it in (dropout would make the output random), and give the model back in that mode."""
+
+    @functools.wraps(search)
+    def run(model, *args, **kwargs):
+        training = isinstance(model, nn.Module) and model.training  # the interface needs no nn.Module
+        if training:
+            model.eval()
+        try:
+            with torch.inference_mode():
+                return search(model, *args, **kwargs)
+        finally:
+            if training:
+                model.train()
+
+    return run
+
+
+@_searching
 def greedy(model, src: Tensor, src_len: Tensor, *, max_len: MaxLen, need_attention: bool = False) -> Hypotheses:
     """The most probable next token at every step, for every sentence of the batch at once.
 
@@ -93,7 +113,7 @@ def check_search_options(*, beam_size: int, n_best: int) -> None:
         raise ValueError(f"n-best must be between 1 and the beam size ({beam_size}), not {n_best}")
 
 
-@torch.inference_mode()
+@_searching
 def beam_search(
     model,
     src: Tensor,

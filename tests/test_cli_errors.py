@@ -52,7 +52,11 @@ def files(tmp_path) -> Path:
 MISUSES = {
     "unknown cell": (["--cell", "foo"], 2, "--cell 'foo': choose lstm, gru or rnn"),
     "unknown architecture": (["--arch", "foo"], 2, "--arch 'foo': choose rnn or transformer"),
-    "unknown scheduler": (["--scheduler", "foo"], 2, "--scheduler 'foo': choose plateau, inverse_sqrt or none"),
+    "unknown scheduler": (
+        ["--scheduler", "foo"],
+        2,
+        "--scheduler 'foo': choose plateau, inverse_sqrt, linear, cosine or none",
+    ),
     "unknown tokenizer": (["--tokenizer", "foo"], 2, "--tokenizer 'foo': choose word or spm"),
     "unknown attention": (["--attention", "luong"], 2, "--attention 'luong': choose bahdanau or none"),
     "unknown bridge": (["--bridge", "foo"], 2, "--bridge 'foo'"),

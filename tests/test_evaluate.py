@@ -42,6 +42,19 @@ def test_a_hypothesis_matching_any_of_its_references_scores_100():
     assert "nrefs:var" in scores.signatures["BLEU"]  # sacrebleu's word for "not the same number everywhere"
 
 
+def test_bleu_is_also_given_apart_for_short_and_long_sources():
+    long_source = "one two three four five six seven eight nine ten eleven twelve"
+    glad = "Je suis très content de te voir."
+    scores = score(
+        [glad, "Je ne sais pas."], [[glad], ["Je suis ici."]], sources=["I am glad to see you.", long_source]
+    )
+    short, long = scores.by_length
+    assert (short.name, short.sentences, long.name, long.sentences) == ("under 12 words", 1, "12+ words", 1)
+    assert short.bleu == pytest.approx(100.0) and long.bleu < 100.0
+    assert "BLEU by source length: under 12 words (1 sentences) 100.00; 12+ words (1 sentences)" in str(scores)
+    assert [g.name for g in score([glad], [[glad]], sources=["I am glad to see you."]).by_length] == ["under 12 words"]
+
+
 def test_token_accuracy_counts_the_references_tokens_position_by_position():
     # "a x c" against "a b c d": a and c right, b wrong, d missing
     assert token_accuracy(["a x c"], ["a b c d"], tokens=str.split) == pytest.approx(2 / 4)
@@ -77,7 +90,8 @@ def test_evaluate_scores_the_checkpoints_own_test_split(translation_checkpoint, 
     # the same split, rebuilt here from the stored data settings, translated through the API
     translator = Translator.from_checkpoint(translation_checkpoint)
     groups = group_by_source(load_corpus(translator.config.data).test)
-    expected = score(translator.translate([s for s, _ in groups], beam_size=2), [refs for _, refs in groups])
+    sources = [s for s, _ in groups]
+    expected = score(translator.translate(sources, beam_size=2), [refs for _, refs in groups], sources=sources)
     assert len(groups) == 40
     assert "test split of" in out and "40 sentences, 40 references; beam 2" in out
     assert str(expected) in out

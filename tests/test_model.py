@@ -72,7 +72,7 @@ def test_the_bridge_is_trained_by_the_one_optimizer():
     assert before, "a linear bridge has weights"
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
     b = make_batch(examples())
-    sequence_loss(model(b.src, b.src_len, b.trg_in), b.trg_out).backward()
+    sequence_loss(model(b.src, b.src_len, b.trg_in), b.trg_out).objective.backward()
     optimizer.step()
     assert all(not torch.equal(old, new) for old, new in zip(before, model.bridge.parameters()))
 

@@ -26,7 +26,7 @@ from nmt.checkpoint import (
 )
 from nmt.commands.train import check_run_dir, main
 from nmt.learner import Learner
-from nmt.loss import sequence_loss
+from nmt.loss import Loss, sequence_loss
 from nmt.models.seq2seq import RNNSeq2Seq
 from nmt.readers import read_corpus
 
@@ -250,8 +250,9 @@ def poison_losses(monkeypatch):
             if len(calls) == min(batches):
                 then()
             if gradient:
-                return value + (logits * 0).sum().sqrt()  # adds 0, but d sqrt(u)/du at 0 is inf, and inf * 0 is NaN
-            return value * float("nan")
+                # adds 0, but d sqrt(u)/du at 0 is inf, and inf * 0 is NaN
+                return Loss(value.objective + (logits * 0).sum().sqrt(), value.cross_entropy)
+            return Loss(value.objective * float("nan"), value.cross_entropy * float("nan"))
 
         monkeypatch.setattr(nmt.commands.train, "sequence_loss", loss)
 
@@ -378,18 +379,24 @@ def test_a_checkpoint_from_a_newer_format_is_refused_naming_both_versions(tiny_c
     assert_refused(tmp_path / "newer.pt", f"format {FORMAT_VERSION + 1}", "9.0", "upgrade")
 
 
-def test_a_format_1_checkpoint_with_tgt_keys_loads_as_the_same_model(tiny_checkpoint, tmp_path):
-    ckpt = torch.load(tiny_checkpoint, weights_only=True)
-    old = {**ckpt, "format_version": 1}
-    old["config"] = {**ckpt["config"], "data": {**ckpt["config"]["data"]}}
+def test_a_format_1_checkpoint_loads_as_the_same_model(corpus, tmp_path):
+    """Format 1 spelt the target "tgt", kept the time trained in the stop rule, and tied no RNN
+    embeddings whatever its (then Transformer-only) tie_embeddings said."""
+    assert main(tiny_run(corpus, tmp_path, "--max-steps", "3", "--no-tie-embeddings")) == 0
+    ckpt = torch.load(tmp_path / "last.pt", weights_only=True)
+    old = {**ckpt, "format_version": 1, "config": {**ckpt["config"], "data": {**ckpt["config"]["data"]}}}
     old["config"]["data"]["tgt"] = old["config"]["data"].pop("trg")
+    old["config"]["model"] = {**ckpt["config"]["model"], "tie_embeddings": True}
     old["tokenizers"] = {**ckpt["tokenizers"]}
     old["tokenizers"]["tgt"] = old["tokenizers"].pop("trg")
+    old["progress"] = {k: v for k, v in ckpt["progress"].items() if k != "elapsed"}
+    old["callbacks"] = {**ckpt["callbacks"], "StopRule": {"elapsed": 12.5}}
     torch.save(old, tmp_path / "format-1.pt")
     model, _, _, config = load_model(tmp_path / "format-1.pt")
-    expected, _, _, expected_config = load_model(tiny_checkpoint)
+    expected, _, _, expected_config = load_model(tmp_path / "last.pt")
     assert config == expected_config
     assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), expected.state_dict().values()))
+    assert load_checkpoint(tmp_path / "format-1.pt")["progress"]["elapsed"] == 12.5
 
 
 @pytest.mark.parametrize("keep", [0, 100, 0.5, -1], ids=["empty", "header", "half", "all-but-one-byte"])

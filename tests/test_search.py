@@ -332,3 +332,37 @@ def test_bad_arguments_are_refused():
         beam_search(model, src, src_len, beam_size=2, n_best=3, max_len=5)
     with pytest.raises(ValueError):
         greedy(model, src, src_len, max_len=0)
+
+
+@pytest.mark.parametrize("arch", ["rnn", "transformer"])
+def test_search_decodes_without_dropout_whatever_mode_the_model_was_left_in(arch):
+    from nmt.config import ModelConfig
+    from nmt.models.seq2seq import RNNSeq2Seq
+    from nmt.models.transformer import Transformer
+
+    cfg = ModelConfig(
+        arch=arch,
+        emb_size=16,
+        enc_hidden=16,
+        dec_hidden=16,
+        d_model=16,
+        heads=2,
+        ff_size=32,
+        enc_layers=1,
+        dec_layers=1,
+        dropout=0.5,
+    )
+    model = (
+        RNNSeq2Seq(cfg, src_vocab_size=20, trg_vocab_size=20)
+        if arch == "rnn"
+        else Transformer(cfg, src_vocab_size=20, trg_vocab_size=20, shared_vocab=False)
+    )
+    src, src_len = torch.randint(4, 20, (6, 5)), torch.full((6,), 5)
+    model.train()
+    runs = [greedy(model, src, src_len, max_len=8) for _ in range(2)]
+    runs += [beam_search(model, src, src_len, beam_size=3, max_len=8) for _ in range(2)]
+    assert runs[0].tokens == runs[1].tokens and runs[0].scores == runs[1].scores
+    assert runs[2].tokens == runs[3].tokens and runs[2].scores == runs[3].scores
+    assert model.training  # given back as it was
+    model.eval()
+    assert greedy(model, src, src_len, max_len=8).scores == runs[0].scores and not model.training

@@ -125,3 +125,13 @@ def test_command_line_trains_and_prints_where_the_checkpoint_is(short_sentences,
     assert code == 0
     assert re.search(r"checkpoints: .*best\.pt", capsys.readouterr().out)
     assert (tmp_path / "cli" / "best.pt").is_file()
+
+
+def test_resuming_a_finished_run_with_the_same_limit_does_nothing_but_say_so(short_sentences, tmp_path, caplog):
+    config = copy_task_config(short_sentences, tmp_path, max_steps=10)
+    train(config)
+    before = {name: (tmp_path / name).read_bytes() for name in ("last.pt", "best.pt", "metrics.jsonl")}
+    with caplog.at_level("INFO", logger="nmt"):
+        train(config, resume=True)
+    assert {name: (tmp_path / name).read_bytes() for name in before} == before
+    assert "the run is already complete (step 10" in caplog.text

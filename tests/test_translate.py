@@ -373,3 +373,11 @@ def test_the_readme_python_api_snippet(checkpoint):
     [translation] = translator.translate(["I am cold."], beam_size=5)
     assert isinstance(translation, str)
     assert translator.translate(["nine", ""], beam_size=5)[1] == ""
+
+
+def test_the_python_api_normalises_lines_as_the_command_line_and_training_do(translator):
+    decomposed = "sept mille, cent six".replace("e", "e\u0301")  # e + combining acute: é decomposed
+    composed = "sept mille, cent six".replace("e", "\u00e9")
+    spaced = "seven\u00a0thousand,\u2009one hundred  and six"  # no-break, thin and doubled spaces
+    assert translator.translate([decomposed]) == translator.translate([composed])
+    assert translator.translate([spaced]) == translator.translate(["seven thousand, one hundred and six"])

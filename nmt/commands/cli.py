@@ -16,7 +16,7 @@ from nmt.checkpoint import CheckpointError
 from nmt.commands.textio import TextFileError
 from nmt.plot import PlotError
 from nmt.text import CorpusError
-from nmt.translator import Translator
+from nmt.translator import DEFAULT_LENGTH_PENALTY, Translator
 
 EXAMPLES_OF_UNKNOWN = 5
 DEFAULT_BEAM = 5
@@ -58,10 +58,10 @@ def add_search_options(parser: argparse.ArgumentParser) -> None:
     search.add_argument(
         "--length-penalty",
         type=float,
-        default=0.0,
+        default=DEFAULT_LENGTH_PENALTY,
         metavar="ALPHA",
         help="GNMT length normalisation: beam hypotheses rank by logprob / ((5 + length) / 6) ** ALPHA; "
-        "0 ranks by the raw log-probability (default: 0)",
+        f"0 ranks by the raw log-probability (default: {DEFAULT_LENGTH_PENALTY})",
     )
     search.add_argument("--batch-size", type=int, default=64, metavar="N", help="sentences per batch (default: 64)")
     search.add_argument(

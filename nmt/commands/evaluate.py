@@ -108,7 +108,7 @@ def evaluate_split(args: argparse.Namespace) -> int:
         for source, output in wrong[: args.examples]:
             print(f"\n  input:          {source}\n  reconstruction: {mark_first_difference(output, source)}")
     else:
-        print(score(outputs, references))
+        print(score(outputs, references, sources=sources))
         for source, output, refs in list(zip(sources, outputs, references))[: args.examples]:
             print(
                 f"\n  source:      {source}\n  translation: {output}\n  reference:   {refs[0]}"

@@ -8,6 +8,7 @@ Every field of the three config dataclasses is a flag (``--batch-tokens``, ``--e
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import logging
 import os
 import random
@@ -21,6 +22,7 @@ from pathlib import Path
 import torch
 
 from nmt import corpora
+from nmt.averaging import ExponentialMovingAverage
 from nmt.callbacks import (
     Checkpointer,
     DeviceCallback,
@@ -47,9 +49,10 @@ from nmt.loss import sequence_loss
 from nmt.metrics import bleu
 from nmt.models import build_model
 from nmt.reporting import MetricsLog, ProgressBar
-from nmt.schedules import InverseSqrtSchedule, PlateauSchedule
+from nmt.schedules import DeadlineSchedule, InverseSqrtSchedule, PlateauSchedule
 from nmt.text import CorpusError
 from nmt.tokenizers import build_tokenizers
+from nmt.tracking import JsonLines, Sink, TensorBoard, WeightsAndBiases
 from nmt.translator import Translator
 from nmt.validation import Validator
 
@@ -64,6 +67,7 @@ class Interrupted(RuntimeError):
 
 def train(config: Config, *, resume: bool = False) -> Path:
     """Train as ``config`` says; returns the run folder (best.pt, last.pt, metrics.jsonl)."""
+    _check_trackers(config)
     run_dir = Path(config.train.run_dir)
     check_run_dir(run_dir)
     if config.train.threads:
@@ -108,8 +112,12 @@ def train(config: Config, *, resume: bool = False) -> Path:
     valid_groups = corpora.group_by_source(splits.valid)[: config.train.valid_bleu_sentences]
 
     model.to(device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=config.train.lr)
-    translator = Translator(model, src_tok, trg_tok, device=device)
+    adam = torch.optim.AdamW if config.train.optimizer == "adamw" else torch.optim.Adam
+    optimizer = adam(model.parameters(), lr=config.train.lr, weight_decay=config.train.weight_decay)
+
+    def translate(model, sources):
+        return Translator(model, src_tok, trg_tok, device=device).translate(sources, batch_size=128)
+
     callbacks = [
         DeviceCallback(device),
         StopOnSignal(),
@@ -118,22 +126,31 @@ def train(config: Config, *, resume: bool = False) -> Path:
         StopRule(max_steps=config.train.max_steps, time_budget=config.train.time_budget * 60),
         Validator(
             loss_batches=valid_batches,
-            loss_fn=partial(_batch_loss, label_smoothing=0.0),
+            loss_fn=_batch_loss,
             sources=[s for s, _ in valid_groups],
             references=[refs for _, refs in valid_groups],
-            translate=partial(translator.translate, batch_size=128),
+            translate=translate,
             bleu=bleu,
             every=config.train.valid_every,
         ),
         EarlyStopping(config.train.patience),
-        Checkpointer(run_dir, lambda: {"config": config.to_dict(), "tokenizers": tokenizers_payload(src_tok, trg_tok)}),
-        MetricsLog(run_dir / "metrics.jsonl", every=config.train.log_every),
+        Checkpointer(
+            run_dir,
+            lambda: {"config": config.to_dict(), "tokenizers": tokenizers_payload(src_tok, trg_tok)},
+            keep=config.train.keep_checkpoints,
+        ),
+        MetricsLog(_metrics_sinks(run_dir, config), every=config.train.log_every),
         ProgressBar(lambda epoch: len(train_data.epoch_batches(epoch))),
     ]
+    if config.train.ema:
+        callbacks.append(ExponentialMovingAverage(model, config.train.ema))
     if config.train.scheduler == "inverse_sqrt":
         callbacks.append(InverseSqrtSchedule(config.train.lr, config.train.warmup))
     elif config.train.scheduler == "plateau":
         callbacks.append(PlateauSchedule(optimizer))
+    elif config.train.scheduler in ("linear", "cosine"):
+        t = config.train
+        callbacks.append(DeadlineSchedule(t.lr, warmup=t.warmup, shape=t.scheduler, floor=t.lr_floor))
 
     learner = Learner(
         model,
@@ -145,6 +162,15 @@ def train(config: Config, *, resume: bool = False) -> Path:
     )
     if checkpoint is not None:
         _restore_progress(learner, checkpoint)
+        if learner.epoch >= config.train.epochs or learner.callback(StopRule).fraction_done(learner.step) >= 1:
+            log.info(
+                "%s: the run is already complete (step %d, epoch %d); to train on, resume with a larger "
+                "--max-steps, --time-budget or --epochs",
+                run_dir / "last.pt",
+                learner.step,
+                learner.epoch,
+            )
+            return run_dir
         log.info(
             "resumed %s at step %d (epoch %d, batch %d)",
             run_dir / "last.pt",
@@ -164,6 +190,26 @@ def train(config: Config, *, resume: bool = False) -> Path:
             f"Continue with: {resume_command(run_dir, config)}"
         )
     return run_dir
+
+
+TRACKERS = ("tensorboard", "wandb")  # the TrainConfig flags of the optional experiment trackers
+
+
+def _check_trackers(config: Config) -> None:
+    """Before any work: an asked-for tracker whose package is missing is a usage error."""
+    for extra in TRACKERS:
+        if getattr(config.train, extra) and importlib.util.find_spec(extra) is None:
+            raise UsageError(f'--{extra} needs the {extra} package: pip install -e ".[{extra}]"')
+
+
+def _metrics_sinks(run_dir: Path, config: Config) -> list[Sink]:
+    """metrics.jsonl, and the experiment trackers the config asks for."""
+    sinks: list[Sink] = [JsonLines(run_dir / "metrics.jsonl")]
+    if config.train.tensorboard:
+        sinks.append(TensorBoard(run_dir, config.to_dict()))
+    if config.train.wandb:
+        sinks.append(WeightsAndBiases(run_dir, config.to_dict(), project=config.train.wandb_project))
+    return sinks
 
 
 def check_run_dir(run_dir: Path) -> None:
@@ -229,7 +275,7 @@ def resume_command(run_dir: Path, config: Config) -> str:
     return shlex.join(words)
 
 
-def _batch_loss(logits, batch, *, label_smoothing: float):
+def _batch_loss(logits, batch, *, label_smoothing: float = 0.0):
     return sequence_loss(logits, batch.trg_out, label_smoothing=label_smoothing)
 
 
@@ -242,6 +288,7 @@ def _restore_progress(learner: Learner, checkpoint: dict) -> None:
         progress["batch_in_epoch"],
     )
     learner.metrics = progress["metrics"]
+    learner.seconds_before = progress["elapsed"]
     for cb in learner.callbacks:
         state = checkpoint["callbacks"].get(type(cb).__name__)
         if state:

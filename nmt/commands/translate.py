@@ -98,7 +98,7 @@ def translate_file(args: argparse.Namespace) -> int:
     if args.plot_attention:
         _plot(translator, translations, args.plot_attention, numbers=range(1, len(lines) + 1))
     if references:
-        print(score([t.hypotheses[0] for t in translations], references), file=sys.stderr)
+        print(score([t.hypotheses[0] for t in translations], references, sources=lines), file=sys.stderr)
     return Exit.OK
 
 

@@ -18,4 +18,4 @@ def build_model(cfg: ModelConfig, src_tok, trg_tok) -> nn.Module:
         )
     from nmt.models.seq2seq import RNNSeq2Seq
 
-    return RNNSeq2Seq(cfg, src_vocab_size=len(src_tok), trg_vocab_size=len(trg_tok))
+    return RNNSeq2Seq(cfg, src_vocab_size=len(src_tok), trg_vocab_size=len(trg_tok), shared_vocab=src_tok is trg_tok)

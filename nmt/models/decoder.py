@@ -37,6 +37,7 @@ class RNNDecoder(nn.Module):
         dropout: float = 0.0,
         attention: bool = True,
         impl: str = "torch",
+        tie_embeddings: bool = False,
     ):
         super().__init__()
         self.embed = nn.Embedding(vocab_size, emb_size, padding_idx=PAD)
@@ -46,7 +47,16 @@ class RNNDecoder(nn.Module):
         self.rnn = make_rnn(cell, impl, rnn_input, hidden, layers=layers, dropout=dropout)
         # With attention, the prediction sees the context too: tanh(W [h_t; c_t]) as in Luong et al.
         self.combine = nn.Linear(hidden + enc_size, hidden) if attention else None
-        self.out_proj = nn.Linear(hidden, vocab_size)
+        # Tied, the output layer is the embedding matrix read backwards (Press & Wolf, 2017): one
+        # matrix of vocab x emb fewer to learn, and every update to a word's output row moves its
+        # input row too. Features are projected to the embedding size first when the sizes differ.
+        tied_projection = tie_embeddings and hidden != emb_size
+        self.to_embedding = nn.Linear(hidden, emb_size) if tied_projection else None
+        self.out_proj = nn.Linear(emb_size if tie_embeddings else hidden, vocab_size)
+        if tie_embeddings:
+            # nn.Embedding's N(0, 1) would give logits of std ~sqrt(emb_size) from the start
+            nn.init.normal_(self.embed.weight, std=emb_size**-0.5)
+            self.out_proj.weight = self.embed.weight
 
     def init_state(self, bridged: Tensor) -> RNNState:
         """bridged (batch, layers, n_states, hidden) -> torch's layout, one (layers, batch, hidden) per kind"""
@@ -55,7 +65,12 @@ class RNNDecoder(nn.Module):
     def step(self, prev: Tensor, state: RNNState, encoded: Encoded) -> tuple[Tensor, RNNState, Tensor | None]:
         """prev (batch,) -> logits (batch, vocab), next state, attention (batch, src_len) or None"""
         features, state, weights = self._advance(self.dropout(self.embed(prev)), state, encoded)
-        return self.out_proj(self.dropout(features)), state, weights
+        return self.logits(features), state, weights
+
+    def logits(self, features: Tensor) -> Tensor:
+        """features (..., hidden) -> (..., vocab)"""
+        features = self.dropout(features)
+        return self.out_proj(features if self.to_embedding is None else self.to_embedding(features))
 
     def _advance(self, emb: Tensor, state: RNNState, encoded: Encoded) -> tuple[Tensor, RNNState, Tensor | None]:
         """One position: emb (batch, emb) -> features (batch, hidden) the output layer reads."""
@@ -79,17 +94,17 @@ class RNNDecoder(nn.Module):
         if teacher_forcing >= 1.0:
             if self.attention is None:  # nothing depends on the previous step's output: one fused call
                 out, _ = run_rnn(self.rnn, emb, None, _torch_hx(state.hidden))
-                return self.out_proj(self.dropout(out))
+                return self.logits(out)
             features = []
             for t in range(trg_in.size(1)):
                 f, state, _ = self._advance(emb[:, t], state, encoded)
                 features.append(f)
             # One projection over all positions: the vocabulary matmul is the biggest cost.
-            return self.out_proj(self.dropout(torch.stack(features, dim=1)))
+            return self.logits(torch.stack(features, dim=1))
         logits, prev_emb = [], emb[:, 0]
         for t in range(trg_in.size(1)):
             f, state, _ = self._advance(prev_emb, state, encoded)
-            logits.append(self.out_proj(self.dropout(f)))
+            logits.append(self.logits(f))
             if t + 1 < trg_in.size(1):
                 use_reference = torch.rand(()) < teacher_forcing
                 prev_emb = emb[:, t + 1] if use_reference else self.dropout(self.embed(logits[-1].argmax(-1)))

@@ -14,7 +14,7 @@ from nmt.models.interface import Encoded
 
 
 class RNNSeq2Seq(nn.Module):
-    def __init__(self, cfg: ModelConfig, *, src_vocab_size: int, trg_vocab_size: int):
+    def __init__(self, cfg: ModelConfig, *, src_vocab_size: int, trg_vocab_size: int, shared_vocab: bool = False):
         super().__init__()
         self.trg_vocab_size = trg_vocab_size
         self.encoder = RNNEncoder(
@@ -40,7 +40,10 @@ class RNNSeq2Seq(nn.Module):
             dropout=cfg.dropout,
             attention=cfg.attention == "bahdanau",
             impl=cfg.rnn_impl,
+            tie_embeddings=cfg.tie_embeddings,
         )
+        if cfg.tie_embeddings and shared_vocab:  # one vocabulary: one embedding matrix for all three uses
+            self.encoder.embed = self.decoder.embed
 
     def encode(self, src: Tensor, src_len: Tensor) -> Encoded:
         encoded = self.encoder(src, src_len)

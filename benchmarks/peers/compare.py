@@ -1,0 +1,257 @@
+"""nmt against OpenNMT-py on one machine, back to back: same data, same pieces, same wall clock.
+
+    bash benchmarks/peers/setup_opennmt.sh          # once: OpenNMT-py 3.5.1 in its own venv
+    python benchmarks/peers/compare.py --minutes 12  # OpenNMT-py, then nmt, then the table
+
+Both systems train on the project's own train split (the default data settings of
+train_nmt.py), cut into the pieces of the joint SentencePiece model nmt trains on it (OpenNMT-py
+reads them as space-separated tokens), for the same minutes of wall clock: OpenNMT-py from the
+launch of onmt_train (it has no graceful stop: it gets SIGTERM and its last periodic checkpoint
+is used), nmt through ``--time-budget``, which counts from the start of training and includes its
+validations. Both then translate the test split (one line per source sentence) with the whole
+command timed, greedy and beam 5, and are scored with sacrebleu against every reference, overall
+and by source length. Every result is appended to WORK/results.jsonl, so ``--systems`` can add
+runs (say, another nmt recipe) to the same table later in the same session; a figure only
+compares with figures taken on the same machine in the same session.
+
+Not part of CI: a run takes twice the budget and a few minutes more.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shlex
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+from nmt.config import DataConfig  # noqa: E402
+from nmt.corpora import group_by_source, load_corpus  # noqa: E402
+from nmt.metrics import score  # noqa: E402
+from nmt.tokenizers import build_tokenizers  # noqa: E402
+
+HERE = Path(__file__).resolve().parent
+OPENNMT_BEAM = ["-length_penalty", "wu", "-alpha", "1.0"]  # as measured in the quality issue
+SEARCHES = {"greedy": 1, "beam 5": 5}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--minutes", type=float, default=12.0, help="training budget of each system (default: 12)")
+    parser.add_argument("--work", type=Path, default=HERE / "work", help="data, runs and results.jsonl go here")
+    parser.add_argument("--venv", type=Path, default=HERE / ".venv-opennmt", help="OpenNMT-py's virtual environment")
+    parser.add_argument("--systems", default="opennmt,nmt", help="which to run, in order (default: opennmt,nmt)")
+    parser.add_argument("--nmt-args", default="", help="extra train_nmt.py flags for the nmt run, e.g. '--lr 1e-3'")
+    parser.add_argument("--nmt-translate-args", default="", help="extra translate.py flags for nmt's beam search")
+    parser.add_argument("--name", default="", help="a label for this nmt run in the table (default: its flags)")
+    parser.add_argument(
+        "--nmt-root",
+        type=Path,
+        default=ROOT,
+        help="the nmt checkout whose train_nmt.py and translate.py run, e.g. a worktree of an earlier "
+        "commit as a same-session baseline (default: this one)",
+    )
+    parser.add_argument("--table-only", action="store_true", help="print the table of results.jsonl and stop")
+    args = parser.parse_args()
+    work = args.work.resolve()
+    if not args.table_only:
+        test = prepare_data(work)
+        for system in args.systems.split(","):
+            if system == "opennmt":
+                record(work, run_opennmt(work, args.venv, args.minutes, test))
+            elif system == "nmt":
+                record(work, run_nmt(work, args, test))
+            else:
+                parser.error(f"unknown system {system!r}: opennmt or nmt")
+    print_table(work)
+
+
+def prepare_data(work: Path) -> dict:
+    """The train / valid pieces for OpenNMT-py, and the test sources and references for both."""
+    data = work / "data"
+    done = data / "test.json"
+    if done.exists():
+        return json.loads(done.read_text())
+    config = DataConfig(corpus="eng-fra")
+    splits = load_corpus(config, ROOT / "corpora")
+    tokenizer, _ = build_tokenizers(splits.train, config)  # the joint model train_nmt.py builds by default
+    (data / "sp").mkdir(parents=True, exist_ok=True)
+    for split in ("train", "valid"):
+        pairs = getattr(splits, split)
+        for side, lang in ((0, config.src), (1, config.trg)):
+            lines = (" ".join(tokenizer.tokens(pair[side])) for pair in pairs)
+            (data / "sp" / f"{split}.{lang}").write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+    groups = group_by_source(splits.test)
+    sources = [source for source, _ in groups]
+    (data / "test.src").write_text("".join(s + "\n" for s in sources), encoding="utf-8")
+    (data / "sp" / "test.src").write_text("".join(" ".join(tokenizer.tokens(s)) + "\n" for s in sources), "utf-8")
+    (data / "spm.model").write_bytes(tokenizer.model)
+    test = {"sources": sources, "references": [refs for _, refs in groups]}
+    done.write_text(json.dumps(test, ensure_ascii=False), encoding="utf-8")
+    return test
+
+
+def run_opennmt(work: Path, venv: Path, minutes: float, test: dict) -> dict:
+    if not (venv / "bin" / "onmt_train").exists():
+        sys.exit(f"no OpenNMT-py in {venv}: run bash benchmarks/peers/setup_opennmt.sh first")
+    run = work / "runs" / "opennmt"
+    if run.exists():
+        subprocess.run(["rm", "-rf", str(run)], check=True)
+    (run / "rnn").mkdir(parents=True)
+    config = run / "opennmt-rnn.yaml"
+    config.write_text((HERE / "opennmt-rnn.yaml").read_text().replace("@WORK@", str(work)))
+    env = {**os.environ, "TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD": "1"}  # its checkpoints hold an argparse Namespace
+    subprocess.run(
+        [venv / "bin" / "onmt_build_vocab", "-config", config, "-n_sample", "-1"],
+        check=True,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    log = run / "train.log"
+    print(f"OpenNMT-py: training for {minutes} minutes, log in {log}", flush=True)
+    with open(log, "w") as out:
+        process = subprocess.Popen([venv / "bin" / "onmt_train", "-config", config], stdout=out, stderr=out, env=env)
+        try:
+            process.wait(timeout=minutes * 60)
+        except subprocess.TimeoutExpired:
+            process.send_signal(signal.SIGTERM)
+            process.wait()
+    text = log.read_text()
+    steps = [int(s) for s in re.findall(r"Step (\d+)/", text)]
+    trg_tok_s = [float(trg) for _, trg in re.findall(r"(\d+)/\s*(\d+) tok/s", text)]
+    checkpoints = sorted(run.glob("rnn/model_step_*.pt"), key=lambda p: int(p.stem.rsplit("_", 1)[1]))
+    if not checkpoints:
+        sys.exit(f"OpenNMT-py saved no checkpoint; see {log}")
+    result = {
+        "system": "OpenNMT-py 3.5.1",
+        "updates": max(steps, default=0),
+        "checkpoint_step": int(checkpoints[-1].stem.rsplit("_", 1)[1]),
+        "trg_tokens_per_s": sum(trg_tok_s) / max(1, len(trg_tok_s)),
+    }
+    for name, beam in SEARCHES.items():
+        output = run / f"test.{beam}.sp"
+        files = ["-model", checkpoints[-1], "-src", work / "data/sp/test.src", "-output", output]
+        options = f"-batch_size 64 -batch_type sents -beam_size {beam} -max_length 100".split()
+        command = [venv / "bin" / "onmt_translate", *files, *options, *(OPENNMT_BEAM if beam > 1 else [])]
+        seconds = timed(command, env)
+        hypotheses = detokenize(work, output.read_text(encoding="utf-8").splitlines())
+        result[name] = scores(hypotheses, test) | {"sentences_per_s": len(hypotheses) / seconds}
+    return result
+
+
+def run_nmt(work: Path, args: argparse.Namespace, test: dict) -> dict:
+    name = args.name or ("nmt " + args.nmt_args).strip()
+    run = work / "runs" / re.sub(r"[^\w.-]+", "_", name)
+    if run.exists():
+        subprocess.run(["rm", "-rf", str(run)], check=True)
+    nmt_root = args.nmt_root.resolve()
+    budget = f"--corpus eng-fra --time-budget {args.minutes}".split()
+    command = [sys.executable, nmt_root / "train_nmt.py", *budget, "--run-dir", run, *shlex.split(args.nmt_args)]
+    print(f"nmt: {shlex.join(map(str, command))}", flush=True)
+    with open(work / f"{run.name}.log", "w") as out:
+        subprocess.run(command, check=True, stdout=out, stderr=out, cwd=nmt_root)
+    lines = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    train_lines = [line for line in lines if "tokens_per_s" in line]
+    result = {
+        "system": name,
+        "nmt_commit": git_commit(nmt_root),
+        "updates": max(line["step"] for line in lines if "step" in line),
+        "trg_tokens_per_s": sum(line["tokens_per_s"] for line in train_lines) / max(1, len(train_lines)),
+    }
+    for search, beam in SEARCHES.items():
+        output = run / f"test.{beam}.out"
+        files = ["--checkpoint", run / "best.pt", "--input", work / "data/test.src", "--output", output]
+        options = [
+            "--beam",
+            str(beam),
+            "--batch-size",
+            "64",
+            *(shlex.split(args.nmt_translate_args) if beam > 1 else []),
+        ]
+        seconds = timed([sys.executable, nmt_root / "translate.py", *files, *options], dict(os.environ))
+        hypotheses = output.read_text(encoding="utf-8").splitlines()
+        result[search] = scores(hypotheses, test) | {"sentences_per_s": len(hypotheses) / seconds}
+    return result
+
+
+def timed(command: list, env: dict) -> float:
+    started = time.monotonic()
+    subprocess.run([str(c) for c in command], check=True, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return time.monotonic() - started
+
+
+def detokenize(work: Path, lines: list[str]) -> list[str]:
+    import sentencepiece
+
+    processor = sentencepiece.SentencePieceProcessor(model_proto=(work / "data" / "spm.model").read_bytes())
+    return [processor.decode_pieces(line.split()) for line in lines]
+
+
+def scores(hypotheses: list[str], test: dict) -> dict:
+    result = score(hypotheses, test["references"], sources=test["sources"])
+    groups = {f"bleu {g.name}": g.bleu for g in result.by_length}
+    return {
+        "bleu": result.bleu,
+        "chrf": result.chrf,
+        **groups,
+        "sentences_long": next((g.sentences for g in result.by_length if "+" in g.name), 0),
+    }
+
+
+def record(work: Path, result: dict) -> None:
+    result["when"] = time.strftime("%Y-%m-%d %H:%M:%S")
+    result["commit"] = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT
+    ).stdout.strip()
+    with open(work / "results.jsonl", "a", encoding="utf-8") as f:
+        f.write(json.dumps(result) + "\n")
+    print(json.dumps(result), flush=True)
+
+
+def git_commit(root: Path) -> str:
+    """The commit checked out at ``root``, with "+changes" when its tracked files differ from it."""
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=root).stdout
+    dirty = subprocess.run(["git", "diff", "--quiet", "HEAD"], cwd=root).returncode != 0
+    return commit.strip() + ("+changes" if dirty else "")
+
+
+def print_table(work: Path) -> None:
+    results = [json.loads(line) for line in (work / "results.jsonl").read_text().splitlines()]
+    peer = next((r for r in reversed(results) if r["system"].startswith("OpenNMT")), None)
+    header = (
+        f"{'system':<44} {'updates':>7} {'tok/s':>6}  {'BLEU greedy':>11} {'BLEU beam5':>10} {'long beam5':>10} "
+        f"{'chrF beam5':>10}  {'sent/s greedy':>13} {'sent/s beam5':>12}"
+    )
+    print(header)
+    for r in results:
+        g, b = r["greedy"], r["beam 5"]
+        long = next((v for k, v in b.items() if k.startswith("bleu 12")), float("nan"))
+        print(
+            f"{r['system'][:44]:<44} {r['updates']:>7} {r['trg_tokens_per_s']:>6.0f}  {g['bleu']:>11.2f} "
+            f"{b['bleu']:>10.2f} {long:>10.2f} {b['chrf']:>10.2f}  {g['sentences_per_s']:>13.1f} "
+            f"{b['sentences_per_s']:>12.1f}"
+        )
+        if peer is not None and r is not peer:
+            peer_long = next((v for k, v in peer["beam 5"].items() if k.startswith("bleu 12")), float("nan"))
+            print(
+                f"{'  against OpenNMT-py':<44} {r['updates'] / peer['updates']:>6.2f}x "
+                f"{r['trg_tokens_per_s'] / peer['trg_tokens_per_s']:>5.2f}x  "
+                f"{g['bleu'] - peer['greedy']['bleu']:>+11.2f} "
+                f"{b['bleu'] - peer['beam 5']['bleu']:>+10.2f} {long - peer_long:>+10.2f} "
+                f"{b['chrf'] - peer['beam 5']['chrf']:>+10.2f}  "
+                f"{g['sentences_per_s'] / peer['greedy']['sentences_per_s']:>12.2f}x "
+                f"{b['sentences_per_s'] / peer['beam 5']['sentences_per_s']:>11.2f}x"
+            )
+
+
+if __name__ == "__main__":
+    main()
