@@ -70,6 +70,7 @@ def average_checkpoints(paths: Sequence[str | Path]) -> dict[str, Any]:
     return {
         "config": first["config"],
         "tokenizers": first["tokenizers"],
+        "corpus": first.get("corpus"),
         "model": averaged,
         "averaged_from": [str(p) for p in paths],
     }

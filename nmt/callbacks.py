@@ -124,7 +124,7 @@ class StopRule(Callback):
     overrun; the budget counts validation too, so the time the last validation took is kept
     in reserve for the final one."""
 
-    order = 10
+    order = 35  # after a validation due at this very step (the longer run would have done it) and the saves
 
     def __init__(self, *, max_steps: int = 0, time_budget: float = 0.0):
         self.max_steps = max_steps
@@ -183,17 +183,32 @@ class EarlyStopping(Callback):
 
 
 class Checkpointer(Callback):
-    """``last.pt`` after every validation and at the end of the fit; ``best.pt`` whenever
+    """``last.pt`` after every validation, every ``save_every`` seconds of training (so that a
+    killed run loses at most that much) and at the end of the fit; ``best.pt`` whenever
     validation BLEU beats every earlier one (never replaced by a worse model); with ``keep``,
     the models of the last ``keep`` validations as ``step-STEP.pt`` too, for weight averaging."""
 
     order = 30  # after the validator and every callback whose state changes with a validation
 
-    def __init__(self, run_dir: Path, payload: Callable[[], dict[str, Any]], *, keep: int = 0):
+    def __init__(self, run_dir: Path, payload: Callable[[], dict[str, Any]], *, keep: int = 0, save_every: float = 0.0):
         self.run_dir = Path(run_dir)
         self.payload = payload  # the parts of a checkpoint only train_nmt.py knows (config, tokenizers)
         self.keep = keep
+        self.save_every = save_every
+        self.saved_at = 0.0  # learner.elapsed at the latest save of last.pt
         self.best = -math.inf
+
+    def before_fit(self):
+        self.saved_at = self.learner.elapsed  # a resumed run counts from where it restarts
+
+    def after_batch(self):
+        if self.save_every and self.learner.elapsed - self.saved_at >= self.save_every:
+            self.save_last()
+
+    def after_report(self):
+        """A better final report gives best.pt, but leaves ``best`` (which --resume restores) alone."""
+        if self.learner.metrics["valid_bleu"] > self.best:
+            save_checkpoint(self.run_dir / "best.pt", self.model_checkpoint())
 
     def after_validate(self):
         bleu = self.learner.metrics["valid_bleu"]
@@ -211,6 +226,7 @@ class Checkpointer(Callback):
             self.save_last()
 
     def save_last(self) -> None:
+        self.saved_at = self.learner.elapsed
         save_checkpoint(self.run_dir / "last.pt", self.training_checkpoint())
 
     def model_checkpoint(self) -> dict[str, Any]:

@@ -21,11 +21,12 @@ Corpus names (``DataConfig.corpus``, ``--corpus``, ``resolve_corpus``):
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import random
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from num2words import num2words
@@ -51,6 +52,7 @@ class Splits:
     valid: list[Pair]
     test: list[Pair]
     corpus: str = ""
+    fingerprint: dict[str, object] = field(default_factory=dict)  # see fingerprint()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -227,6 +229,7 @@ def load_corpus(cfg: DataConfig, corpora_dir: Path = Path("corpora")) -> Splits:
         pairs, skipped = demo_pairs(seed=cfg.seed), 0
     else:
         pairs, skipped = read_source(source, skip_bad_lines=cfg.skip_bad_lines)
+    read = pairs  # what the fingerprint hashes: the corpus as it is, before any filter
     counts = [f"{len(pairs)} pairs read from {corpus} ({skipped} bad lines skipped)"]
     if cfg.dedup:
         pairs = dedup(pairs)
@@ -252,7 +255,27 @@ def load_corpus(cfg: DataConfig, corpora_dir: Path = Path("corpora")) -> Splits:
         len(splits.test),
         test_size,
     )
-    return Splits(train=train, valid=splits.valid, test=splits.test, corpus=corpus)
+    return Splits(
+        train=train, valid=splits.valid, test=splits.test, corpus=corpus, fingerprint=fingerprint(read, splits)
+    )
+
+
+def fingerprint(pairs_read: Sequence[Pair], splits: Splits) -> dict[str, object]:
+    """What identifies a corpus and its split, so that a score can be checked to be on held-out
+    data: a hash of every pair read, the size of each split and hashes of its held-out sources."""
+
+    def digest(texts) -> str:
+        h = hashlib.sha256()
+        for text in texts:
+            h.update(text.encode("utf-8") + b"\0")
+        return h.hexdigest()[:16]
+
+    return {
+        "pairs": len(pairs_read),
+        "pairs_sha256": digest(side for pair in pairs_read for side in pair),
+        **{f"{split}_pairs": len(getattr(splits, split)) for split in ("train", "valid", "test")},
+        **{f"{split}_sources_sha256": digest(src for src, _ in getattr(splits, split)) for split in ("valid", "test")},
+    }
 
 
 def _held_out_sizes(cfg: DataConfig, *, sources: int) -> tuple[int, int]:

@@ -115,7 +115,8 @@ def bucket(
 
 
 class BatchedData:
-    """The training examples, re-bucketed for every epoch from ``seed + epoch``."""
+    """The training examples, re-bucketed for every epoch from ``seed + epoch``. The latest
+    epoch's batches are kept, so counting them (the progress bar) costs no second bucketing."""
 
     def __init__(self, examples: Sequence[Example], *, batch_tokens: int, batch_size: int, seed: int):
         if not examples:
@@ -124,15 +125,20 @@ class BatchedData:
         self.batch_tokens = batch_tokens
         self.batch_size = batch_size
         self.seed = seed
+        self._epoch: tuple[int, list[list[int]]] | None = None
 
     def epoch_batches(self, epoch: int) -> list[list[int]]:
-        return bucket(
-            self.examples,
-            batch_tokens=self.batch_tokens,
-            batch_size=self.batch_size,
-            shuffle=True,
-            seed=self.seed + epoch,
-        )
+        """The example indices of every batch of ``epoch``, in training order."""
+        if self._epoch is None or self._epoch[0] != epoch:
+            batches = bucket(
+                self.examples,
+                batch_tokens=self.batch_tokens,
+                batch_size=self.batch_size,
+                shuffle=True,
+                seed=self.seed + epoch,
+            )
+            self._epoch = (epoch, batches)
+        return self._epoch[1]
 
     def batches(self, epoch: int, *, start: int = 0):
         """The batches of ``epoch`` from position ``start`` on (a resumed run skips what it did)."""

@@ -11,7 +11,8 @@ checkpoints, early stopping, logging) is a callback reacting to these events:
     after_fit
 
 Callbacks run in ``order`` (lower first) and may fire events of their own (the validation
-callback fires ``after_validate``). A callback stops things by raising
+callback fires ``after_validate``, and ``after_report`` for the scores of a run stopped between
+validations). A callback stops things by raising
 ``CancelBatchException`` (skip the rest of this batch), ``CancelEpochException`` or
 ``CancelFitException`` (early stopping, time budget, a signal). A signal also sets
 ``interrupted``: the run is paused rather than finished, so nothing that an uninterrupted run

@@ -69,15 +69,22 @@ class MetricsLog(Callback):
         self.objective_sum = state.get("objective_sum", self.loss_sum)  # format 1 logged the objective only
 
     def after_validate(self):
+        self._validation()
+
+    def after_report(self):
+        self._validation(report=True)
+
+    def _validation(self, report: bool = False):
         m = self.learner.metrics
-        self._write({**self._when(), **m})
+        self._write({**self._when(), **m, **({"report": True} if report else {})})
         log.info(
-            "step %d epoch %d: valid loss %.3f ppl %.2f BLEU %.2f",
+            "step %d epoch %d: valid loss %.3f ppl %.2f BLEU %.2f%s",
             self.learner.step,
             self.learner.epoch,
             m["valid_loss"],
             m["valid_ppl"],
             m["valid_bleu"],
+            " (final report)" if report else "",
         )
         for source, hypothesis in self.learner.examples:
             log.info("  %s -> %s", source, hypothesis)

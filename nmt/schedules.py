@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import torch
 
@@ -46,15 +47,27 @@ class PlateauSchedule(Callback):
 
 class DeadlineSchedule(Callback):
     """Warm up linearly over ``warmup`` steps, then decay to ``floor`` x the peak rate exactly
-    when the run ends, by ``--max-steps`` or ``--time-budget`` (whichever comes first, as
-    ``StopRule.fraction_done`` tells): a short run spends its last minutes at a small rate instead
-    of stopping mid-stride. ``shape`` is "linear" or "cosine" in the fraction of the run done."""
+    when the run ends: by --max-steps or --time-budget (``StopRule.fraction_done``), or after
+    ``epochs`` epochs of ``batches_per_epoch(epoch)`` batches, whichever comes first. A short run
+    so spends its last minutes at a small rate instead of stopping mid-stride. ``shape`` is
+    "linear" or "cosine" in the fraction of the run done."""
 
-    def __init__(self, peak_lr: float, *, warmup: int, shape: str, floor: float):
+    def __init__(
+        self,
+        peak_lr: float,
+        *,
+        warmup: int,
+        shape: str,
+        floor: float,
+        epochs: int,
+        batches_per_epoch: Callable[[int], int],
+    ):
         self.peak_lr = peak_lr
         self.warmup = warmup
         self.shape = shape
         self.floor = floor
+        self.epochs = epochs
+        self.batches_per_epoch = batches_per_epoch
 
     def rate(self, step: int, fraction_done: float) -> float:
         """The rate of update ``step`` (1-based) when it ends ``fraction_done`` of the run."""
@@ -64,7 +77,37 @@ class DeadlineSchedule(Callback):
         return self.peak_lr * warm * (self.floor + (1.0 - self.floor) * left)
 
     def before_batch(self):
-        step = self.learner.step + 1
-        rate = self.rate(step, self.learner.callback(StopRule).fraction_done(step))
-        for group in self.learner.opt.param_groups:
+        learner = self.learner
+        step = learner.step + 1
+        epochs_done = (
+            learner.epoch + (learner.batch_in_epoch + 1) / self.batches_per_epoch(learner.epoch)
+        ) / self.epochs
+        rate = self.rate(step, max(learner.callback(StopRule).fraction_done(step), epochs_done))
+        for group in learner.opt.param_groups:
             group["lr"] = rate
+
+
+class TeacherForcingSchedule(Callback):
+    """Scheduled sampling's schedule (Bengio et al., 2015): the probability that the decoder reads
+    the reference token, from 1 at the start down to ``floor``: linear over ``k`` steps,
+    exponential ``k ** step``, or inverse sigmoid ``k / (k + exp(step / k))``; "constant" is
+    ``floor`` throughout, the fixed-ratio teacher forcing of the PyTorch tutorial."""
+
+    def __init__(self, shape: str, *, k: float, floor: float):
+        self.shape = shape
+        self.k = k
+        self.floor = floor
+
+    def probability(self, step: int) -> float:
+        if self.shape == "constant":
+            return self.floor
+        if self.shape == "linear":
+            decayed = 1.0 - step / self.k
+        elif self.shape == "exponential":
+            decayed = self.k**step
+        else:
+            decayed = self.k / (self.k + math.exp(min(step / self.k, 700.0)))
+        return max(self.floor, decayed)
+
+    def before_batch(self):
+        self.learner.teacher_forcing = self.probability(self.learner.step + 1)

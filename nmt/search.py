@@ -34,12 +34,15 @@ class Hypotheses:
     attention: per hypothesis a (steps, src_len) tensor with one row per generated token, the
         EOS included, so it has one row more than ``tokens`` when the hypothesis ended with EOS;
         None when the model's ``step`` gives no attention.
+    cut: per hypothesis, whether the length limit stopped it before any EOS (its score then
+        includes no end-of-sentence probability, which flatters it against ended ones).
     """
 
     tokens: list[list[list[int]]]
     scores: list[list[float]]
     log_probs: list[list[float]]
     attention: list[list[Tensor]] | None
+    cut: list[list[bool]]
 
 
 def max_output_length(src_len: Tensor, *, a: float = 1.5, b: float = 10) -> Tensor:
@@ -252,10 +255,12 @@ def _collect(
     """(batch, n, ...) tensors -> per-sentence lists; slots no hypothesis filled (-inf) are left out."""
     seqs, steps, scores, log_probs, src_len = (x.tolist() for x in (seqs, steps, scores, log_probs, src_len))
     attention = None if attention is None else attention.cpu()
-    out = Hypotheses(tokens=[], scores=[], log_probs=[], attention=None if attention is None else [])
+    out = Hypotheses(tokens=[], scores=[], log_probs=[], attention=None if attention is None else [], cut=[])
     for i, sentence_scores in enumerate(scores):
         kept = [j for j, score in enumerate(sentence_scores) if score != NEG_INF]  # NaN (a broken model) is kept
-        out.tokens.append([_strip_eos(seqs[i][j][: steps[i][j]]) for j in kept])
+        generated = [seqs[i][j][: steps[i][j]] for j in kept]
+        out.tokens.append([_strip_eos(tokens) for tokens in generated])
+        out.cut.append([not tokens or tokens[-1] != EOS for tokens in generated])
         out.scores.append([scores[i][j] for j in kept])
         out.log_probs.append([log_probs[i][j] for j in kept])
         if attention is not None:

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 from torch import Tensor
 
-from nmt.checkpoint import load_model
+from nmt.checkpoint import load_checkpoint, restore_model
 from nmt.data import make_batch
 from nmt.search import beam_search, check_search_options, greedy, max_output_length
 from nmt.specials import EOS, UNK
@@ -34,20 +34,23 @@ class Translation:
     scores: list[float]  # what the search ranked by: log-probability / length penalty
     tokens: list[list[int]]  # the target ids of each hypothesis, without SOS and EOS
     attention: list[Tensor] | None = None  # per hypothesis (steps, src_len), see nmt.search.Hypotheses
+    cut: list[bool] = field(default_factory=lambda: [False])  # per hypothesis: stopped by the length limit, no EOS
 
 
 class Translator:
-    def __init__(self, model, src_tok, trg_tok, *, device: str | torch.device = "cpu", config=None):
+    def __init__(self, model, src_tok, trg_tok, *, device: str | torch.device = "cpu", config=None, corpus=None):
         self.model = model.eval()
         self.src_tok = src_tok
         self.trg_tok = trg_tok
         self.device = torch.device(device)
         self.config = config
+        self.corpus = corpus  # the fingerprint of the corpus it was trained on (nmt.corpora.fingerprint)
 
     @classmethod
     def from_checkpoint(cls, path, device: str | torch.device = "cpu") -> Translator:
-        model, src_tok, trg_tok, config = load_model(path, device)
-        return cls(model, src_tok, trg_tok, device=device, config=config)
+        checkpoint = load_checkpoint(path)
+        model, src_tok, trg_tok, config = restore_model(checkpoint, path, device)
+        return cls(model, src_tok, trg_tok, device=device, config=config, corpus=checkpoint.get("corpus"))
 
     @property
     def max_positions(self) -> int | None:
@@ -96,7 +99,7 @@ class Translator:
         *,
         beam_size: int = 1,
         n_best: int = 1,
-        length_penalty: float = DEFAULT_LENGTH_PENALTY,
+        length_penalty: float | None = None,
         batch_size: int = 64,
         max_len: int | None = None,
         max_len_a: float = 1.5,
@@ -106,7 +109,10 @@ class Translator:
     ) -> list[Translation]:
         """One Translation per line, in input order.
 
-        beam 1 (with n_best 1) is greedy search. The output of a sentence is limited to
+        beam 1 (with n_best 1) is greedy search. ``length_penalty`` (GNMT's alpha) ranks beam
+        hypotheses; None means DEFAULT_LENGTH_PENALTY for a beam and none for greedy search, and a
+        penalty given with beam 1 is honoured by a beam search of width 1 (which may then prefer a
+        longer output than greedy search would). The output of a sentence is limited to
         ``max_len`` tokens, or when that is None to ``max_len_a * source tokens + max_len_b``,
         the EOS included. Lines are sorted by length internally so that batches carry little
         padding. An empty line translates to an empty line. With ``attention``, each
@@ -127,7 +133,7 @@ class Translator:
             batch = make_batch([(ids[i], []) for i in chunk])
             src, src_len = batch.src.to(self.device), batch.src_len
             limit = self._output_limit(src_len, max_len=max_len, a=max_len_a, b=max_len_b)
-            if beam_size == 1 and n_best == 1:
+            if beam_size == 1 and n_best == 1 and not length_penalty:
                 hyps = greedy(self.model, src, src_len, max_len=limit, need_attention=attention)
             else:
                 hyps = beam_search(
@@ -135,7 +141,7 @@ class Translator:
                     src,
                     src_len,
                     beam_size=beam_size,
-                    length_penalty=length_penalty,
+                    length_penalty=DEFAULT_LENGTH_PENALTY if length_penalty is None else length_penalty,
                     n_best=n_best,
                     max_len=limit,
                     need_attention=attention,
@@ -147,6 +153,7 @@ class Translator:
                     scores=list(hyps.scores[row]),
                     tokens=hyps.tokens[row],
                     attention=None if hyps.attention is None else hyps.attention[row],
+                    cut=hyps.cut[row],
                 )
             if progress is not None:
                 progress.update(len(chunk))

@@ -14,8 +14,8 @@ from nmt.learner import Callback
 
 class Validator(Callback):
     """Validation loss and greedy BLEU (sacrebleu, every reference) after every epoch, every
-    ``every`` steps if set, and once at the end for what was trained since; then fires
-    ``after_validate`` for the callbacks that act on the scores. It validates the model the
+    ``every`` steps if set, firing ``after_validate`` for the callbacks that act on the scores;
+    and a final report (``after_report``) when a step or time limit stops the run in between. It validates the model the
     Learner publishes (a weight average, if one is kept); ``translate(model, sources)``."""
 
     order = 20
@@ -55,10 +55,24 @@ class Validator(Callback):
 
     def after_fit(self):
         if not (self.learner.failed or self.learner.interrupted) and self.learner.step != self.last_step:
-            self.validate()
+            self.report()
+
+    def validate(self):
+        """A validation of the run: the callbacks that act on scores (schedules, early stopping,
+        checkpoints) hear of it through ``after_validate``."""
+        self._score()
+        self.last_step = self.learner.step
+        self.learner.fire("after_validate")
+
+    def report(self):
+        """The scores of a run stopped by its step or time limit between two validations. Only a
+        report (``after_report``: logged, and best.pt if better): a run that continues from here
+        with --resume must be the one that never stopped, which did not validate here."""
+        self._score()
+        self.learner.fire("after_report")
 
     @torch.no_grad()
-    def validate(self):
+    def _score(self):
         started = time.monotonic()
         model = self.learner.published
         model.eval()
@@ -78,9 +92,7 @@ class Validator(Callback):
         }
         self.learner.examples = list(zip(self.sources[:3], hypotheses[:3]))
         self.learner.model.train()
-        self.last_step = self.learner.step
         self.last_duration = time.monotonic() - started
-        self.learner.fire("after_validate")
 
     def state_dict(self):
         return {"last_step": self.last_step}

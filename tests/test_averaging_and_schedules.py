@@ -9,8 +9,8 @@ import torch
 
 from nmt.__main__ import main as nmt_main
 from nmt.averaging import ExponentialMovingAverage, average_checkpoints
-from nmt.callbacks import step_checkpoints
-from nmt.checkpoint import load_checkpoint, load_model, save_checkpoint
+from nmt.callbacks import Checkpointer, step_checkpoints
+from nmt.checkpoint import load_checkpoint, load_model, save_checkpoint, tokenizers_payload
 from nmt.commands.train import train
 from nmt.config import Config, ConfigError, DataConfig, ModelConfig, TrainConfig
 from nmt.corpora import demo_pairs
@@ -18,7 +18,7 @@ from nmt.data import make_batch
 from nmt.learner import Learner
 from nmt.loss import sequence_loss
 from nmt.models import build_model
-from nmt.schedules import DeadlineSchedule
+from nmt.schedules import DeadlineSchedule, TeacherForcingSchedule
 from nmt.vocab import Lang
 
 TINY = ModelConfig(emb_size=32, enc_hidden=32, dec_hidden=64, dropout=0.0)
@@ -143,19 +143,66 @@ def test_the_deadline_schedule_warms_up_and_ends_at_its_floor_at_the_last_step(t
 
 @pytest.mark.parametrize("shape", ["linear", "cosine"])
 def test_the_deadline_rate_falls_from_the_peak_to_the_floor(shape):
-    schedule = DeadlineSchedule(2.0, warmup=0, shape=shape, floor=0.1)
+    schedule = DeadlineSchedule(2.0, warmup=0, shape=shape, floor=0.1, epochs=1, batches_per_epoch=lambda epoch: 100)
     assert schedule.rate(1, 0.0) == pytest.approx(2.0)
     assert schedule.rate(50, 0.5) == pytest.approx(2.0 * (0.1 + 0.9 * 0.5))
     assert schedule.rate(100, 1.0) == schedule.rate(200, 1.7) == pytest.approx(0.2)
 
 
-def test_a_deadline_schedule_needs_a_deadline():
-    with pytest.raises(ConfigError, match="--scheduler linear decays to the end of the run"):
-        TrainConfig(scheduler="linear")
+def test_without_a_step_or_time_limit_the_deadline_is_the_last_epoch(tmp_path):
+    run_dir = tmp_path / "run"
+    train(tiny_config(run_dir, epochs=2, scheduler="linear", warmup=0, lr_floor=0.1, lr=1e-2))
+    rates = [r["lr"] for r in records(run_dir) if "lr" in r]
+    assert rates[-1] == pytest.approx(1e-3) and rates[0] > rates[len(rates) // 2] > rates[-1]
 
 
 def test_the_plot_command_draws_the_learning_curves_of_real_runs(kept_run, tmp_path):
-    assert all("minutes" in r for r in records(kept_run))
+    assert all("minutes" in r for r in records(kept_run) if "step" in r)
     output = tmp_path / "curves.png"
     assert nmt_main(["plot", str(kept_run), str(kept_run), "-o", str(output)]) == 0
     assert output.read_bytes().startswith(b"\x89PNG") and output.stat().st_size > 10_000
+
+
+def test_a_saved_checkpoint_loads_into_the_very_model_that_was_trained_in_memory(tmp_path):
+    pairs = demo_pairs(n=64)
+    lang = Lang.build([s for pair in pairs for s in pair], name="en+fr")
+    examples = [(lang.encode(en), lang.encode(fr)) for en, fr in pairs]
+    batches = [make_batch(examples[i : i + 16]) for i in range(0, 64, 16)]
+    config = tiny_config(tmp_path)
+    model = build_model(config.model, lang, lang)
+    payload = {"config": config.to_dict(), "tokenizers": tokenizers_payload(lang, lang)}
+    learner = Learner(
+        model,
+        batches=lambda epoch, start: batches[start:],
+        loss_fn=lambda logits, batch: sequence_loss(logits, batch.trg_out),
+        optimizer=torch.optim.Adam(model.parameters(), lr=1e-2),
+        callbacks=[Checkpointer(tmp_path, lambda: payload)],
+    )
+    learner.fit(1)
+    loaded, *_ = load_model(tmp_path / "last.pt")
+    trained = model.state_dict()
+    assert loaded.state_dict().keys() == trained.keys()
+    for name, tensor in loaded.state_dict().items():
+        assert torch.equal(tensor, trained[name]), name
+
+
+@pytest.mark.parametrize(
+    "shape, k, step, expected",
+    [
+        ("constant", 1000, 1, 0.75),
+        ("linear", 100, 50, 0.5),
+        ("linear", 100, 90, 0.25),  # the floor
+        ("exponential", 0.99, 10, 0.99**10),
+        ("inverse_sigmoid", 10, 20, 10 / (10 + math.exp(2))),
+    ],
+)
+def test_scheduled_sampling_decays_the_reference_probability_to_its_floor(shape, k, step, expected):
+    floor = 0.75 if shape == "constant" else 0.25
+    assert TeacherForcingSchedule(shape, k=k, floor=floor).probability(step) == pytest.approx(expected)
+
+
+def test_scheduled_sampling_is_refused_for_the_transformer_and_needs_a_k_that_fits_its_schedule():
+    with pytest.raises(ConfigError, match="scheduled sampling\\) is for the RNN"):
+        Config(model=ModelConfig(arch="transformer"), train=TrainConfig(teacher_forcing=0.9))
+    with pytest.raises(ConfigError, match="the exponential schedule needs 0 < k < 1"):
+        TrainConfig(teacher_forcing=0.5, teacher_forcing_schedule="exponential", teacher_forcing_k=5)

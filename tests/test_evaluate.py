@@ -144,3 +144,23 @@ def test_a_checkpoint_that_holds_out_no_test_sentences_says_so(translation_check
     torch.save(ckpt, tmp_path / "no-test.pt")
     status, _, err = evaluate(capsys, "--checkpoint", tmp_path / "no-test.pt")
     assert status == 1 and "the test split of" in err and "is empty" in err
+
+
+def test_evaluate_refuses_a_corpus_that_is_not_the_one_the_checkpoint_was_trained_on(
+    translation_checkpoint, demo_file, tmp_path, capsys
+):
+    lines = demo_file.read_text(encoding="utf-8").splitlines(keepends=True)
+    one_pair_less = tmp_path / "numbers.txt"
+    one_pair_less.write_text("".join(lines[1:]), encoding="utf-8")  # the split drawn from it would change
+    status, out, err = evaluate(capsys, "--checkpoint", translation_checkpoint, "--corpus", one_pair_less)
+    assert status == 1 and len(err.strip().splitlines()) == 1
+    assert f"{one_pair_less} is not the corpus {translation_checkpoint} was trained on" in err
+    assert "translate.py" in err and "--ref" in err and "test split" not in out
+
+
+def test_the_checkpoint_and_metrics_jsonl_record_the_corpus_fingerprint(translation_checkpoint, demo_file):
+    recorded = load_checkpoint(translation_checkpoint)["corpus"]
+    splits = load_corpus(Translator.from_checkpoint(translation_checkpoint).config.data)
+    assert recorded == splits.fingerprint and recorded["test_pairs"] == len(splits.test)
+    first = (translation_checkpoint.parent / "metrics.jsonl").read_text().splitlines()[0]
+    assert f'"corpus_fingerprint": {{"pairs": {recorded["pairs"]},' in first

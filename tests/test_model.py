@@ -8,7 +8,7 @@ from nmt.data import make_batch
 from nmt.loss import sequence_loss
 from nmt.models.attention import BahdanauAttention
 from nmt.models.seq2seq import RNNSeq2Seq
-from nmt.specials import PAD
+from nmt.specials import PAD, SOS
 
 VOCAB = 30
 
@@ -122,17 +122,34 @@ def test_step_by_step_decoding_equals_the_teacher_forced_forward():
         torch.testing.assert_close(torch.stack(steps, 1), model(b.src, b.src_len, b.trg_in), atol=1e-5, rtol=1e-5)
 
 
-def test_teacher_forcing_below_one_feeds_the_model_its_own_predictions():
+def test_scheduled_sampling_feeds_tokens_sampled_from_the_model_and_never_pad_or_sos():
     model = tiny()
+    with torch.no_grad():
+        model.decoder.out_proj.bias[[PAD, SOS]] += 50.0  # unmasked, PAD and SOS would win every draw
+    fed = []
+    model.decoder.embed.register_forward_hook(lambda module, args, output: fed.append(args[0]))
     b = make_batch(examples())
     forced = model(b.src, b.src_len, b.trg_in, teacher_forcing=1.0)
-    torch.manual_seed(0)
+    fed.clear()
     free_running = model(b.src, b.src_len, b.trg_in, teacher_forcing=0.0)
     torch.testing.assert_close(free_running[:, 0], forced[:, 0])  # the first position reads SOS either way
-    assert not torch.allclose(free_running[:, 1:], forced[:, 1:])
+    sampled = torch.stack(fed[1:], dim=1)  # fed[0] is the reference, embedded once
+    assert not ((sampled == PAD) | (sampled == SOS)).any()
     encoded = model.encode(b.src, b.src_len)
     state, prev = model.init_state(encoded), b.trg_in[:, 0]
-    for t in range(b.trg_in.size(1)):  # the same thing written out: greedy decoding
+    for t in range(b.trg_in.size(1)):  # the same thing written out: each step reads what was sampled
         logits, state, _ = model.step(prev, state, encoded)
         torch.testing.assert_close(logits, free_running[:, t], atol=1e-5, rtol=1e-5)
-        prev = logits.argmax(-1)
+        if t + 1 < b.trg_in.size(1):
+            prev = sampled[:, t]
+
+
+def test_scheduled_sampling_flips_a_coin_per_sentence_and_position():
+    model = tiny()
+    b = make_batch(examples(n=64))
+    forced = model(b.src, b.src_len, b.trg_in, teacher_forcing=1.0)
+    torch.manual_seed(0)
+    mixed = model(b.src, b.src_len, b.trg_in, teacher_forcing=0.5)
+    # position 1 reads the reference in the sentences whose coin said so, a sample in the others
+    same = torch.isclose(mixed[:, 1], forced[:, 1], atol=1e-6).all(dim=1)
+    assert 10 < int(same.sum()) < 54

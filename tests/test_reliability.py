@@ -443,3 +443,65 @@ def test_resuming_from_a_crafted_last_pt_is_one_error_line(tmp_path, corpus, cap
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error: ") and "refused" in err[0]
     assert not marker.exists()
+
+
+def test_a_killed_run_resumes_from_its_periodic_save_exactly_like_an_uninterrupted_one(corpus, uninterrupted, tmp_path):
+    run_dir = tmp_path / "killed"
+    argv = tiny_run(corpus, run_dir, *RESUMABLE, "--save-every", "0.003")  # about every 0.2 s
+    killed = start_training(argv, stderr=tmp_path / "stderr")
+    while killed.poll() is None and not (run_dir / "last.pt").exists():
+        time.sleep(0.01)
+    wait_for_step(run_dir, 40, killed)
+    killed.kill()  # SIGKILL: no handler runs, nothing is saved on the way out
+    killed.wait(timeout=60)
+    saved_at = torch.load(run_dir / "last.pt", weights_only=True)["progress"]["step"]
+    assert 0 < saved_at < 150 and killed.returncode == -signal.SIGKILL
+
+    assert main(tiny_run(corpus, run_dir, *RESUMABLE, "--save-every", "0.003", "--resume")) == 0
+
+    assert train_losses(run_dir) == train_losses(uninterrupted)  # the steps logged after the save are redone
+    assert validations(run_dir) == validations(uninterrupted)
+    resumed = torch.load(run_dir / "last.pt", weights_only=True)["model"]
+    whole = torch.load(uninterrupted / "last.pt", weights_only=True)["model"]
+    assert all(torch.equal(resumed[k], whole[k]) for k in whole)
+
+
+def test_resume_refuses_a_flag_that_would_make_another_run_and_takes_the_stopping_rule(corpus, tmp_path, capsys):
+    assert main(tiny_run(corpus, tmp_path, "--max-steps", "3", "--lr", "0.003")) == 0
+    capsys.readouterr()
+    for changed in (["--lr", "0.5"], ["--scheduler", "inverse_sqrt"], ["--enc-hidden", "32"], ["--max-len", "9"]):
+        assert main(tiny_run(corpus, tmp_path, "--max-steps", "6", "--resume", *changed)) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith(f"error: {changed[0]} ") and "a resumed run keeps its" in err[0]
+    assert torch.load(tmp_path / "last.pt", weights_only=True)["progress"]["step"] == 3  # nothing trained
+    assert main(tiny_run(corpus, tmp_path, "--max-steps", "6", "--patience", "2", "--resume")) == 0
+    resumed = torch.load(tmp_path / "last.pt", weights_only=True)
+    assert resumed["progress"]["step"] == 6 and resumed["config"]["train"]["patience"] == 2
+
+
+def run_records(run_dir: Path) -> list[tuple]:
+    """metrics.jsonl without what depends on the clock: every step's loss and rate, every validation."""
+    return [
+        (r["step"], r.get("train_loss"), r.get("lr"), r.get("valid_loss"), r.get("valid_bleu"), r.get("report"))
+        for r in records(run_dir)
+        if "step" in r
+    ]
+
+
+@pytest.mark.parametrize("scheduler", ["plateau", "inverse_sqrt"])
+def test_a_run_stopped_by_its_step_limit_and_extended_with_resume_is_the_longer_run(corpus, tmp_path, scheduler):
+    """The 10-step run ends with a report of its scores; the 40-step run never validated at step
+    10, so the report may change nothing it sees: schedule, patience, best score, metrics."""
+    flags = ["--dropout", "0.3", "--scheduler", scheduler, "--warmup", "5", "--patience", "3"]
+    flags += ["--valid-every", "7", "--log-every", "1", "--lr", "0.01"]
+    assert main(tiny_run(corpus, tmp_path / "whole", *flags, "--max-steps", "40")) == 0
+    assert main(tiny_run(corpus, tmp_path / "part", *flags, "--max-steps", "10")) == 0
+    assert any(r[-1] for r in run_records(tmp_path / "part"))  # the shorter run did report at step 10
+    assert main(tiny_run(corpus, tmp_path / "part", *flags, "--max-steps", "40", "--resume")) == 0
+
+    assert run_records(tmp_path / "part") == run_records(tmp_path / "whole")
+    extended = torch.load(tmp_path / "part" / "last.pt", weights_only=True)
+    whole = torch.load(tmp_path / "whole" / "last.pt", weights_only=True)
+    assert extended["progress"]["step"] == whole["progress"]["step"]
+    assert extended["callbacks"] == whole["callbacks"]  # schedule, patience, best score, loss sums
+    assert all(torch.equal(extended["model"][k], whole["model"][k]) for k in whole["model"])

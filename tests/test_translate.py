@@ -381,3 +381,24 @@ def test_the_python_api_normalises_lines_as_the_command_line_and_training_do(tra
     spaced = "seven\u00a0thousand,\u2009one hundred  and six"  # no-break, thin and doubled spaces
     assert translator.translate([decomposed]) == translator.translate([composed])
     assert translator.translate([spaced]) == translator.translate(["seven thousand, one hundred and six"])
+
+
+def test_a_length_penalty_with_beam_1_is_honoured_and_the_score_is_what_was_ranked(translator):
+    line = "seven thousand, one hundred and six"
+    [greedy] = translator.translate_n_best([line], beam_size=1)
+    [penalised] = translator.translate_n_best([line], beam_size=1, length_penalty=4.0)
+    if penalised.tokens == greedy.tokens:  # same output: the score still carries the penalty
+        length = len(greedy.tokens[0]) + (not greedy.cut[0])  # generated tokens, EOS included
+        assert penalised.scores[0] == pytest.approx(greedy.scores[0] / ((5 + length) / 6) ** 4.0, rel=1e-5)
+    else:
+        assert len(penalised.tokens[0]) > len(greedy.tokens[0])
+
+
+def test_the_command_counts_translations_stopped_by_the_length_limit(checkpoint, translator, tmp_path, capsys):
+    cut = sum(t.cut[0] for t in translator.translate_n_best(LINES, beam_size=5, max_len=1))
+    assert cut > 0  # one token, EOS included, is too few for most of these numbers
+    status, out, err = translate(
+        capsys, "--checkpoint", checkpoint, "--input", write(tmp_path / "in.en", LINES), "--max-len", "1"
+    )
+    assert status == 0
+    assert f"note: {cut} of {len(LINES)} translations stopped at the output length limit" in err

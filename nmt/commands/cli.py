@@ -16,7 +16,7 @@ from nmt.checkpoint import CheckpointError
 from nmt.commands.textio import TextFileError
 from nmt.plot import PlotError
 from nmt.text import CorpusError
-from nmt.translator import DEFAULT_LENGTH_PENALTY, Translator
+from nmt.translator import DEFAULT_LENGTH_PENALTY, Translation, Translator
 
 EXAMPLES_OF_UNKNOWN = 5
 DEFAULT_BEAM = 5
@@ -58,10 +58,10 @@ def add_search_options(parser: argparse.ArgumentParser) -> None:
     search.add_argument(
         "--length-penalty",
         type=float,
-        default=DEFAULT_LENGTH_PENALTY,
         metavar="ALPHA",
         help="GNMT length normalisation: beam hypotheses rank by logprob / ((5 + length) / 6) ** ALPHA; "
-        f"0 ranks by the raw log-probability (default: {DEFAULT_LENGTH_PENALTY})",
+        f"0 ranks by the raw log-probability (default: {DEFAULT_LENGTH_PENALTY} for a beam, none for greedy "
+        "search; with --beam 1 a penalty given here runs a beam of 1, which honours it)",
     )
     search.add_argument("--batch-size", type=int, default=64, metavar="N", help="sentences per batch (default: 64)")
     search.add_argument(
@@ -121,6 +121,16 @@ def report_unknown_words(translator: Translator, lines: Sequence[str]) -> None:
         examples = ", ".join(list(unknown)[:EXAMPLES_OF_UNKNOWN])
         plural = "s" if len(unknown) > 1 else ""
         note(f"{len(unknown)} unknown word{plural} (read as <unk>), e.g. {examples}")
+
+
+def report_cut(translations: Sequence[Translation]) -> None:
+    """One note on stderr counting the best translations the output length limit stopped."""
+    cut = sum(t.cut[0] for t in translations)
+    if cut:
+        note(
+            f"{cut} of {len(translations)} translations stopped at the output length limit, without an "
+            "end of sentence (--max-len, or --max-len-a / --max-len-b, set the limit)"
+        )
 
 
 def note(message: str) -> None:

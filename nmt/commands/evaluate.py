@@ -15,6 +15,7 @@ from nmt.commands.cli import (
     UsageError,
     add_search_options,
     load_translator,
+    report_cut,
     run,
     search_options,
 )
@@ -92,7 +93,9 @@ def evaluate_split(args: argparse.Namespace) -> int:
             f"{args.checkpoint} translates {data.src}->{data.trg}; --reconstruction needs an autoencoder "
             "(train_nmt.py --autoencoder)"
         )
-    groups = _split_groups(data, split=args.split, corpus=args.corpus)[: args.limit or None]
+    groups = _split_groups(
+        data, split=args.split, corpus=args.corpus, trained_on=translator.corpus, checkpoint=args.checkpoint
+    )[: args.limit or None]
     sources = [source for source, _ in groups]
     references = [refs for _, refs in groups]
     print(
@@ -100,7 +103,9 @@ def evaluate_split(args: argparse.Namespace) -> int:
         f"{len(sources)} sentences, {sum(map(len, references))} references; beam {options['beam_size']}"
     )
     with tqdm(total=len(sources), unit="sentence", disable=None, file=sys.stderr) as progress:
-        outputs = translator.translate(sources, progress=progress, **options)
+        translations = translator.translate_n_best(sources, progress=progress, **options)
+    outputs = [t.hypotheses[0] for t in translations]
+    report_cut(translations)
     if args.reconstruction:
         print(reconstruction(outputs, sources, tokens=translator.trg_tok.tokens))
         # the sentences that came back wrong: a right one would show nothing
@@ -117,8 +122,11 @@ def evaluate_split(args: argparse.Namespace) -> int:
     return Exit.OK
 
 
-def _split_groups(data: DataConfig, *, split: str, corpus: str | None) -> list[tuple[str, list[str]]]:
-    """(source, its references) of one split, rebuilt as training built it."""
+def _split_groups(
+    data: DataConfig, *, split: str, corpus: str | None, trained_on: dict | None, checkpoint: str
+) -> list[tuple[str, list[str]]]:
+    """(source, its references) of one split, rebuilt as training built it; refused when the
+    corpus is not the one the checkpoint was trained on (its fingerprint, ``trained_on``)."""
     try:
         splits = load_corpus(dataclasses.replace(data, corpus=corpus) if corpus else data)
     except CorpusError as e:
@@ -128,6 +136,13 @@ def _split_groups(data: DataConfig, *, split: str, corpus: str | None) -> list[t
     if not groups:
         raise CorpusError(
             f"the {split} split of {corpus or data.corpus} is empty (the checkpoint's data settings hold none out)"
+        )
+    if trained_on and splits.fingerprint != trained_on:
+        differ = ", ".join(key for key in trained_on if splits.fingerprint.get(key) != trained_on[key])
+        raise CorpusError(
+            f"{corpus or data.corpus} is not the corpus {checkpoint} was trained on ({differ} differ), so its "
+            f"{split} split would not be held-out data; to score other sentences, use "
+            "translate.py --checkpoint CHECKPOINT --input FILE --ref REFERENCES"
         )
     return groups
 

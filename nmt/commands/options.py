@@ -88,6 +88,15 @@ def make_config(args: argparse.Namespace) -> Config:
         raise UsageError(str(e)) from None
 
 
+def explicit_options(args: argparse.Namespace) -> set[str]:
+    """The options the user set, as "section.name": by a flag, --autoencoder or the --config file."""
+    given = {key for key in vars(args) if "." in key}
+    if args.autoencoder:
+        given.add("data.trg")
+    from_file = read_config_file(args.config) if args.config else {}
+    return given | {f"{section}.{name}" for section, options in from_file.items() for name in options}
+
+
 def read_config_file(path: Path) -> dict[str, dict[str, Any]]:
     try:
         text = path.read_text(encoding="utf-8")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib.util
+import json
 import logging
 import os
 import random
@@ -40,16 +41,16 @@ from nmt.checkpoint import (
     tokenizers_payload,
 )
 from nmt.commands.cli import Exit, UsageError, fail, pick_device
-from nmt.commands.options import build_parser, make_config
-from nmt.config import Config, TrainConfig
+from nmt.commands.options import build_parser, explicit_options, make_config
+from nmt.config import SECTION_TYPES, Config, TrainConfig, flag
 from nmt.data import BatchedData, encode_pairs, fixed_batches
-from nmt.files import remove_leftovers
+from nmt.files import atomic_write, remove_leftovers
 from nmt.learner import Learner, TrainingError
 from nmt.loss import sequence_loss
 from nmt.metrics import bleu
 from nmt.models import build_model
 from nmt.reporting import MetricsLog, ProgressBar
-from nmt.schedules import DeadlineSchedule, InverseSqrtSchedule, PlateauSchedule
+from nmt.schedules import DeadlineSchedule, InverseSqrtSchedule, PlateauSchedule, TeacherForcingSchedule
 from nmt.text import CorpusError
 from nmt.tokenizers import build_tokenizers
 from nmt.tracking import JsonLines, Sink, TensorBoard, WeightsAndBiases
@@ -65,8 +66,10 @@ class Interrupted(RuntimeError):
     pass
 
 
-def train(config: Config, *, resume: bool = False) -> Path:
-    """Train as ``config`` says; returns the run folder (best.pt, last.pt, metrics.jsonl)."""
+def train(config: Config, *, resume: bool = False, explicit: set[str] | None = None) -> Path:
+    """Train as ``config`` says; returns the run folder (best.pt, last.pt, metrics.jsonl).
+    ``resume`` continues the run in its run folder; ``explicit`` names the options the user gave
+    (see ``_resumed_config``)."""
     _check_trackers(config)
     run_dir = Path(config.train.run_dir)
     check_run_dir(run_dir)
@@ -77,7 +80,16 @@ def train(config: Config, *, resume: bool = False) -> Path:
     checkpoint = None
     if resume:
         checkpoint = load_checkpoint(run_dir / "last.pt")
-        config = _resumed_config(Config.from_dict(checkpoint["config"]), config)
+        config = _resumed_config(Config.from_dict(checkpoint["config"]), config, explicit)
+        if _complete(checkpoint["progress"], config.train):
+            log.info(
+                "%s: the run is already complete (step %d, epoch %d); to train on, resume with a larger "
+                "--max-steps, --time-budget or --epochs",
+                run_dir / "last.pt",
+                checkpoint["progress"]["step"],
+                checkpoint["progress"]["epoch"],
+            )
+            return run_dir
     random.seed(config.train.seed)
     torch.manual_seed(config.train.seed)
 
@@ -136,12 +148,22 @@ def train(config: Config, *, resume: bool = False) -> Path:
         EarlyStopping(config.train.patience),
         Checkpointer(
             run_dir,
-            lambda: {"config": config.to_dict(), "tokenizers": tokenizers_payload(src_tok, trg_tok)},
+            lambda: {
+                "config": config.to_dict(),
+                "tokenizers": tokenizers_payload(src_tok, trg_tok),
+                "corpus": splits.fingerprint,
+            },
             keep=config.train.keep_checkpoints,
+            save_every=config.train.save_every * 60,
         ),
-        MetricsLog(_metrics_sinks(run_dir, config), every=config.train.log_every),
+        MetricsLog(_metrics_sinks(run_dir, config, splits.fingerprint), every=config.train.log_every),
         ProgressBar(lambda epoch: len(train_data.epoch_batches(epoch))),
     ]
+    if config.train.teacher_forcing < 1:
+        t = config.train
+        callbacks.append(
+            TeacherForcingSchedule(t.teacher_forcing_schedule, k=t.teacher_forcing_k, floor=t.teacher_forcing)
+        )
     if config.train.ema:
         callbacks.append(ExponentialMovingAverage(model, config.train.ema))
     if config.train.scheduler == "inverse_sqrt":
@@ -150,7 +172,16 @@ def train(config: Config, *, resume: bool = False) -> Path:
         callbacks.append(PlateauSchedule(optimizer))
     elif config.train.scheduler in ("linear", "cosine"):
         t = config.train
-        callbacks.append(DeadlineSchedule(t.lr, warmup=t.warmup, shape=t.scheduler, floor=t.lr_floor))
+        callbacks.append(
+            DeadlineSchedule(
+                t.lr,
+                warmup=t.warmup,
+                shape=t.scheduler,
+                floor=t.lr_floor,
+                epochs=t.epochs,
+                batches_per_epoch=lambda epoch: len(train_data.epoch_batches(epoch)),
+            )
+        )
 
     learner = Learner(
         model,
@@ -162,15 +193,7 @@ def train(config: Config, *, resume: bool = False) -> Path:
     )
     if checkpoint is not None:
         _restore_progress(learner, checkpoint)
-        if learner.epoch >= config.train.epochs or learner.callback(StopRule).fraction_done(learner.step) >= 1:
-            log.info(
-                "%s: the run is already complete (step %d, epoch %d); to train on, resume with a larger "
-                "--max-steps, --time-budget or --epochs",
-                run_dir / "last.pt",
-                learner.step,
-                learner.epoch,
-            )
-            return run_dir
+        forget_metrics_after(run_dir / "metrics.jsonl", learner.step)
         log.info(
             "resumed %s at step %d (epoch %d, batch %d)",
             run_dir / "last.pt",
@@ -202,14 +225,33 @@ def _check_trackers(config: Config) -> None:
             raise UsageError(f'--{extra} needs the {extra} package: pip install -e ".[{extra}]"')
 
 
-def _metrics_sinks(run_dir: Path, config: Config) -> list[Sink]:
-    """metrics.jsonl, and the experiment trackers the config asks for."""
-    sinks: list[Sink] = [JsonLines(run_dir / "metrics.jsonl")]
+def _metrics_sinks(run_dir: Path, config: Config, corpus: dict) -> list[Sink]:
+    """metrics.jsonl, which starts with the corpus fingerprint, and the trackers the config asks for."""
+    metrics = JsonLines(run_dir / "metrics.jsonl")
+    metrics.write({"corpus": config.data.corpus, "corpus_fingerprint": corpus})
+    sinks: list[Sink] = [metrics]
     if config.train.tensorboard:
         sinks.append(TensorBoard(run_dir, config.to_dict()))
     if config.train.wandb:
         sinks.append(WeightsAndBiases(run_dir, config.to_dict(), project=config.train.wandb_project))
     return sinks
+
+
+def forget_metrics_after(path: Path, step: int) -> None:
+    """Drop from metrics.jsonl what the continued run does not see: the records of steps after
+    ``step`` (a run killed after its last save logged training the resumed run does again) and
+    the final report of the run that stopped at ``step``."""
+    if not path.exists():
+        return
+    lines = [line for line in path.read_text(encoding="utf-8").splitlines(keepends=True) if line.endswith("\n")]
+    records = [json.loads(line) for line in lines]
+    kept = [
+        line
+        for line, record in zip(lines, records)
+        if record.get("step", 0) < step or (record.get("step") == step and not record.get("report"))
+    ]
+    with atomic_write(path, "w", encoding="utf-8") as f:
+        f.writelines(kept)
 
 
 def check_run_dir(run_dir: Path) -> None:
@@ -226,18 +268,56 @@ def check_run_dir(run_dir: Path) -> None:
         raise TrainingError(f"cannot write checkpoints to {run_dir}: {e.strerror or e}") from None
 
 
-def _resumed_config(stored: Config, given: Config) -> Config:
-    """The stopping rule and device may change on resume; the data and the model may not."""
-    return dataclasses.replace(
-        stored,
-        train=dataclasses.replace(
-            stored.train,
-            epochs=given.train.epochs,
-            max_steps=given.train.max_steps,
-            time_budget=given.train.time_budget,
-            device=given.train.device,
-            threads=given.train.threads,
-        ),
+# What a resumed run may change: when it stops (the stopping rule is given again at every resume,
+# as the resume command printed at a stop shows), where it runs, and how it reports and saves.
+# Everything else would make it another run than the one being continued.
+STOPPING_RULE = ("epochs", "max_steps", "time_budget")
+MAY_CHANGE_ON_RESUME = {
+    *STOPPING_RULE,
+    "patience",
+    "device",
+    "threads",
+    "log_every",
+    "save_every",
+    "keep_checkpoints",
+    "tensorboard",
+    "wandb",
+    "wandb_project",
+    "run_dir",
+}
+
+
+def _resumed_config(stored: Config, given: Config, explicit: set[str] | None) -> Config:
+    """The stored config with the changes a resume may make. ``explicit`` holds the options the
+    user gave ("train.lr"...; None: every field of ``given`` counts as given); one of them that
+    differs from the stored run and may not change is a UsageError naming its flag."""
+    changes = {}
+    for section, cls in SECTION_TYPES.items():
+        for f in dataclasses.fields(cls):
+            old, new = getattr(getattr(stored, section), f.name), getattr(getattr(given, section), f.name)
+            key = f"{section}.{f.name}"
+            asked = key in explicit if explicit is not None else not (key == "data.corpus" and new == "auto")
+            if not asked or new == old:
+                continue
+            if section != "train" or f.name not in MAY_CHANGE_ON_RESUME:
+                allowed = ", ".join(
+                    flag("train", f) for f in dataclasses.fields(TrainConfig) if f.name in MAY_CHANGE_ON_RESUME
+                )
+                raise UsageError(
+                    f"{flag(section, f)} {new!r}: a resumed run keeps its {old!r}; it may change only {allowed} "
+                    "(start a new --run-dir to train otherwise)"
+                )
+            changes[f.name] = new
+    changes.update({name: getattr(given.train, name) for name in STOPPING_RULE})
+    return dataclasses.replace(stored, train=dataclasses.replace(stored.train, **changes))
+
+
+def _complete(progress: dict, limits: TrainConfig) -> bool:
+    """Whether a run that got this far has reached the limits: a resume would train past them."""
+    return (
+        progress["epoch"] >= limits.epochs
+        or bool(limits.max_steps and progress["step"] >= limits.max_steps)
+        or bool(limits.time_budget and progress["elapsed"] >= limits.time_budget * 60)
     )
 
 
@@ -303,7 +383,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.DEBUG if args.verbose else logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S"
     )
     try:
-        run_dir = train(make_config(args), resume=args.resume)
+        run_dir = train(make_config(args), resume=args.resume, explicit=explicit_options(args))
     except Interrupted as e:
         print(str(e), file=sys.stderr)
         return Exit.INTERRUPTED

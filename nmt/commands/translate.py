@@ -30,6 +30,7 @@ from nmt.commands.cli import (
     add_search_options,
     load_translator,
     note,
+    report_cut,
     report_unknown_words,
     run,
     search_options,
@@ -89,6 +90,7 @@ def translate_file(args: argparse.Namespace) -> int:
         total=len(lines), unit="line", disable=True if args.input == STDIN else None, file=sys.stderr
     ) as progress:
         translations = translator.translate_n_best(lines, progress=progress, **options)
+    report_cut(translations)
     output = _output_lines(translations, n_best=n_best)
     if args.output == STDIN:
         sys.stdout.writelines(line + "\n" for line in output)

@@ -1,9 +1,10 @@
 """The RNN decoder: one-token ``step`` for search, teacher-forced ``forward`` for training.
 
 With Bahdanau attention each step looks at the source with the previous hidden state, feeds
-the context in with the embedded previous token (input feeding), and predicts from the new
-hidden state and the context together. Without attention the decoder sees the source only
-through its initial state, the bridged encoder final state.
+that step's context vector to the RNN beside the embedded previous token (as in Bahdanau et al.,
+2015; not Luong et al.'s "input feeding", which feeds back the previous step's attentional
+vector), and predicts from the new hidden state and the context together. Without attention
+the decoder sees the source only through its initial state, the bridged encoder final state.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from torch import Tensor, nn
 from nmt.models.attention import BahdanauAttention
 from nmt.models.interface import Encoded
 from nmt.models.rnn import make_rnn, run_rnn
-from nmt.specials import PAD
+from nmt.specials import PAD, SOS
 
 
 @dataclass
@@ -87,9 +88,10 @@ class RNNDecoder(nn.Module):
     def forward(self, trg_in: Tensor, state: RNNState, encoded: Encoded, teacher_forcing: float = 1.0) -> Tensor:
         """trg_in (batch, trg_len) -> logits (batch, trg_len, vocab).
 
-        With ``teacher_forcing`` < 1, at each position (one draw for the whole batch) the
-        decoder reads its own greedy prediction instead of the reference with probability
-        1 - teacher_forcing (scheduled sampling)."""
+        With ``teacher_forcing`` < 1 this is scheduled sampling (Bengio et al., 2015): at every
+        position each sentence flips its own coin, and with probability 1 - teacher_forcing reads a
+        token sampled from its own prediction instead of the reference. PAD and SOS are never
+        sampled: no search ever outputs them."""
         emb = self.dropout(self.embed(trg_in))  # (batch, trg_len, emb)
         if teacher_forcing >= 1.0:
             if self.attention is None:  # nothing depends on the previous step's output: one fused call
@@ -104,15 +106,23 @@ class RNNDecoder(nn.Module):
         logits, prev_emb = [], emb[:, 0]
         for t in range(trg_in.size(1)):
             f, state, _ = self._advance(prev_emb, state, encoded)
-            logits.append(self.logits(f))
+            logits.append(self.logits(f))  # (batch, vocab)
             if t + 1 < trg_in.size(1):
-                use_reference = torch.rand(()) < teacher_forcing
-                prev_emb = emb[:, t + 1] if use_reference else self.dropout(self.embed(logits[-1].argmax(-1)))
+                predicted = self.dropout(self.embed(_sample_output(logits[-1].detach())))  # (batch, emb)
+                reference = torch.rand(trg_in.size(0), 1, device=trg_in.device) < teacher_forcing  # (batch, 1)
+                prev_emb = torch.where(reference, emb[:, t + 1], predicted)
         return torch.stack(logits, dim=1)
 
     @staticmethod
     def reorder(state: RNNState, index: Tensor) -> RNNState:
         return RNNState(tuple(s.index_select(1, index) for s in state.hidden))
+
+
+def _sample_output(logits: Tensor) -> Tensor:
+    """(batch, vocab) -> (batch,) a token drawn from each row's softmax, PAD and SOS excluded."""
+    logits = logits.float().clone()
+    logits[:, [PAD, SOS]] = float("-inf")
+    return torch.multinomial(logits.softmax(dim=-1), 1).squeeze(1)
 
 
 def _torch_hx(hidden: tuple[Tensor, ...]):

@@ -1,0 +1,65 @@
+"""Small pieces of a training step and of its options, each against its definition."""
+
+import dataclasses
+import math
+from pathlib import Path
+
+import pytest
+import torch
+
+from nmt.callbacks import GradientClip
+from nmt.commands.options import TRANSFORMER_DEFAULTS, build_parser, make_config
+from nmt.config import TrainConfig
+from nmt.schedules import InverseSqrtSchedule
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_the_inverse_sqrt_rate_rises_linearly_peaks_at_the_warmup_and_falls_as_one_over_sqrt_step():
+    schedule = InverseSqrtSchedule(peak_lr=1e-3, warmup=100)
+    assert schedule.rate(1) == pytest.approx(1e-5)
+    assert schedule.rate(50) == pytest.approx(5e-4)
+    assert schedule.rate(100) == pytest.approx(1e-3)
+    assert schedule.rate(400) == pytest.approx(1e-3 * math.sqrt(100 / 400))
+    assert max(schedule.rate(s) for s in range(1, 1000)) == schedule.rate(100)
+
+
+def test_gradient_clipping_scales_the_whole_gradient_to_the_norm_and_leaves_small_ones_alone():
+    model = torch.nn.Linear(4, 3)
+    clip = GradientClip(max_norm=0.5)
+    clip.learner = type("Learner", (), {"model": model})()
+    for p in model.parameters():
+        p.grad = torch.full_like(p, 10.0)
+    direction = torch.cat([p.grad.flatten() for p in model.parameters()])
+    clip.after_backward()
+    clipped = torch.cat([p.grad.flatten() for p in model.parameters()])
+    assert clipped.norm().item() == pytest.approx(0.5, rel=1e-5)
+    torch.testing.assert_close(clipped / clipped.norm(), direction / direction.norm())  # same direction
+    for p in model.parameters():
+        p.grad = torch.full_like(p, 0.01)
+    clip.after_backward()
+    assert all(torch.equal(p.grad, torch.full_like(p, 0.01)) for p in model.parameters())
+
+
+def test_options_come_from_the_dataclass_then_the_transformer_defaults_then_the_config_file_then_the_flags(tmp_path):
+    config_file = tmp_path / "run.toml"
+    config_file.write_text("[train]\nlr = 1e-3\nlabel_smoothing = 0.2\n[model]\nheads = 8\n")
+    args = build_parser("").parse_args(
+        ["--arch", "transformer", "--config", str(config_file), "--label-smoothing", "0.3", "--warmup", "50"]
+    )
+    config = make_config(args)
+    assert config.train.batch_tokens == TRANSFORMER_DEFAULTS["train"]["batch_tokens"]  # default over dataclass
+    assert config.train.scheduler == "inverse_sqrt" and config.model.dropout == 0.1
+    assert config.train.lr == 1e-3 and config.model.heads == 8  # file over the Transformer defaults
+    assert config.train.label_smoothing == 0.3 and config.train.warmup == 50  # flags over the file
+    rnn = make_config(build_parser("").parse_args(["--config", str(config_file)]))
+    assert rnn.train.batch_tokens == TrainConfig().batch_tokens  # no Transformer defaults for an RNN
+    assert rnn.train.scheduler == TrainConfig().scheduler
+
+
+def test_the_defaults_of_train_nmt_are_the_12_minute_cpu_recipes():
+    for recipe, arch_flags in (("rnn-cpu-12min", []), ("transformer-cpu-12min", ["--arch", "transformer"])):
+        from_recipe = make_config(build_parser("").parse_args(["--config", f"{ROOT}/recipes/{recipe}.toml"]))
+        defaults = make_config(build_parser("").parse_args([*arch_flags, "--time-budget", "12"]))
+        assert dataclasses.replace(from_recipe.train, run_dir=defaults.train.run_dir) == defaults.train, recipe
+        assert from_recipe.model == defaults.model and from_recipe.data == defaults.data, recipe
