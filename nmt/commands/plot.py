@@ -26,7 +26,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         check_can_plot(args.output)
-        plot_curves({str(run): read_metrics(run / "metrics.jsonl") for run in args.runs}, args.output)
+        plot_curves({run.resolve().name: read_metrics(run / "metrics.jsonl") for run in args.runs}, args.output)
     except PlotError as e:
         return fail(e, Exit.ERROR)
     print(args.output)
