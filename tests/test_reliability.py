@@ -505,3 +505,18 @@ def test_a_run_stopped_by_its_step_limit_and_extended_with_resume_is_the_longer_
     assert extended["progress"]["step"] == whole["progress"]["step"]
     assert extended["callbacks"] == whole["callbacks"]  # schedule, patience, best score, loss sums
     assert all(torch.equal(extended["model"][k], whole["model"][k]) for k in whole["model"])
+
+
+def test_a_signalled_run_with_an_inverse_sqrt_schedule_resumes_exactly(corpus, tmp_path):
+    flags = [*RESUMABLE[:2], "--scheduler", "inverse_sqrt", "--warmup", "20", *RESUMABLE[4:]]
+    assert main(tiny_run(corpus, tmp_path / "whole", *flags)) == 0
+    interrupted = start_training(tiny_run(corpus, tmp_path / "part", *flags), stderr=tmp_path / "stderr")
+    wait_for_step(tmp_path / "part", 5, interrupted)
+    interrupted.send_signal(signal.SIGTERM)
+    interrupted.wait(timeout=60)
+    assert interrupted.returncode == 130, (tmp_path / "stderr").read_text()
+    assert main(tiny_run(corpus, tmp_path / "part", *flags, "--resume")) == 0
+    assert run_records(tmp_path / "part") == run_records(tmp_path / "whole")
+    resumed = torch.load(tmp_path / "part" / "last.pt", weights_only=True)["model"]
+    whole = torch.load(tmp_path / "whole" / "last.pt", weights_only=True)["model"]
+    assert all(torch.equal(resumed[k], whole[k]) for k in whole)

@@ -9,11 +9,9 @@ from __future__ import annotations
 
 import dataclasses
 import importlib.util
-import json
 import logging
 import os
 import random
-import shlex
 import signal
 import sys
 from collections.abc import Sequence
@@ -37,14 +35,14 @@ from nmt.checkpoint import (
     CheckpointError,
     load_checkpoint,
     restore_model,
-    set_rng_state,
     tokenizers_payload,
 )
 from nmt.commands.cli import Exit, UsageError, fail, pick_device
 from nmt.commands.options import build_parser, explicit_options, make_config
-from nmt.config import SECTION_TYPES, Config, TrainConfig, flag
+from nmt.commands.resume import complete, forget_metrics_after, restore_progress, resume_command, resumed_config
+from nmt.config import Config, TrainConfig
 from nmt.data import BatchedData, encode_pairs, fixed_batches
-from nmt.files import atomic_write, remove_leftovers
+from nmt.files import remove_leftovers
 from nmt.learner import Learner, TrainingError
 from nmt.loss import sequence_loss
 from nmt.metrics import bleu
@@ -80,8 +78,8 @@ def train(config: Config, *, resume: bool = False, explicit: set[str] | None = N
     checkpoint = None
     if resume:
         checkpoint = load_checkpoint(run_dir / "last.pt")
-        config = _resumed_config(Config.from_dict(checkpoint["config"]), config, explicit)
-        if _complete(checkpoint["progress"], config.train):
+        config = resumed_config(Config.from_dict(checkpoint["config"]), config, explicit)
+        if complete(checkpoint["progress"], config.train):
             log.info(
                 "%s: the run is already complete (step %d, epoch %d); to train on, resume with a larger "
                 "--max-steps, --time-budget or --epochs",
@@ -192,7 +190,7 @@ def train(config: Config, *, resume: bool = False, explicit: set[str] | None = N
         teacher_forcing=config.train.teacher_forcing,
     )
     if checkpoint is not None:
-        _restore_progress(learner, checkpoint)
+        restore_progress(learner, checkpoint)
         forget_metrics_after(run_dir / "metrics.jsonl", learner.step)
         log.info(
             "resumed %s at step %d (epoch %d, batch %d)",
@@ -237,23 +235,6 @@ def _metrics_sinks(run_dir: Path, config: Config, corpus: dict) -> list[Sink]:
     return sinks
 
 
-def forget_metrics_after(path: Path, step: int) -> None:
-    """Drop from metrics.jsonl what the continued run does not see: the records of steps after
-    ``step`` (a run killed after its last save logged training the resumed run does again) and
-    the final report of the run that stopped at ``step``."""
-    if not path.exists():
-        return
-    lines = [line for line in path.read_text(encoding="utf-8").splitlines(keepends=True) if line.endswith("\n")]
-    records = [json.loads(line) for line in lines]
-    kept = [
-        line
-        for line, record in zip(lines, records)
-        if record.get("step", 0) < step or (record.get("step") == step and not record.get("report"))
-    ]
-    with atomic_write(path, "w", encoding="utf-8") as f:
-        f.writelines(kept)
-
-
 def check_run_dir(run_dir: Path) -> None:
     """Fail before training, not at the first save, when checkpoints cannot be written; and
     clear away the half-written checkpoints of a run that was killed."""
@@ -266,59 +247,6 @@ def check_run_dir(run_dir: Path) -> None:
             log.info("removed %s, left by a save that never finished", leftover)
     except OSError as e:
         raise TrainingError(f"cannot write checkpoints to {run_dir}: {e.strerror or e}") from None
-
-
-# What a resumed run may change: when it stops (the stopping rule is given again at every resume,
-# as the resume command printed at a stop shows), where it runs, and how it reports and saves.
-# Everything else would make it another run than the one being continued.
-STOPPING_RULE = ("epochs", "max_steps", "time_budget")
-MAY_CHANGE_ON_RESUME = {
-    *STOPPING_RULE,
-    "patience",
-    "device",
-    "threads",
-    "log_every",
-    "save_every",
-    "keep_checkpoints",
-    "tensorboard",
-    "wandb",
-    "wandb_project",
-    "run_dir",
-}
-
-
-def _resumed_config(stored: Config, given: Config, explicit: set[str] | None) -> Config:
-    """The stored config with the changes a resume may make. ``explicit`` holds the options the
-    user gave ("train.lr"...; None: every field of ``given`` counts as given); one of them that
-    differs from the stored run and may not change is a UsageError naming its flag."""
-    changes = {}
-    for section, cls in SECTION_TYPES.items():
-        for f in dataclasses.fields(cls):
-            old, new = getattr(getattr(stored, section), f.name), getattr(getattr(given, section), f.name)
-            key = f"{section}.{f.name}"
-            asked = key in explicit if explicit is not None else not (key == "data.corpus" and new == "auto")
-            if not asked or new == old:
-                continue
-            if section != "train" or f.name not in MAY_CHANGE_ON_RESUME:
-                allowed = ", ".join(
-                    flag("train", f) for f in dataclasses.fields(TrainConfig) if f.name in MAY_CHANGE_ON_RESUME
-                )
-                raise UsageError(
-                    f"{flag(section, f)} {new!r}: a resumed run keeps its {old!r}; it may change only {allowed} "
-                    "(start a new --run-dir to train otherwise)"
-                )
-            changes[f.name] = new
-    changes.update({name: getattr(given.train, name) for name in STOPPING_RULE})
-    return dataclasses.replace(stored, train=dataclasses.replace(stored.train, **changes))
-
-
-def _complete(progress: dict, limits: TrainConfig) -> bool:
-    """Whether a run that got this far has reached the limits: a resume would train past them."""
-    return (
-        progress["epoch"] >= limits.epochs
-        or bool(limits.max_steps and progress["step"] >= limits.max_steps)
-        or bool(limits.time_budget and progress["elapsed"] >= limits.time_budget * 60)
-    )
 
 
 def _data_checked(make, *args, **kwargs):
@@ -344,36 +272,8 @@ def _out_of_memory(learner: Learner, train_config: TrainConfig) -> str:
     )
 
 
-def resume_command(run_dir: Path, config: Config) -> str:
-    """The command that continues this run: --resume restores everything but the stopping
-    rule, which is given again."""
-    words = ["train_nmt.py", "--resume", "--run-dir", str(run_dir)]
-    for name in ("epochs", "max_steps", "time_budget"):
-        value = getattr(config.train, name)
-        if value != getattr(TrainConfig, name):
-            words += ["--" + name.replace("_", "-"), str(value)]
-    return shlex.join(words)
-
-
 def _batch_loss(logits, batch, *, label_smoothing: float = 0.0):
     return sequence_loss(logits, batch.trg_out, label_smoothing=label_smoothing)
-
-
-def _restore_progress(learner: Learner, checkpoint: dict) -> None:
-    learner.opt.load_state_dict(checkpoint["optimizer"])
-    progress = checkpoint["progress"]
-    learner.step, learner.epoch, learner.batch_in_epoch = (
-        progress["step"],
-        progress["epoch"],
-        progress["batch_in_epoch"],
-    )
-    learner.metrics = progress["metrics"]
-    learner.seconds_before = progress["elapsed"]
-    for cb in learner.callbacks:
-        state = checkpoint["callbacks"].get(type(cb).__name__)
-        if state:
-            cb.load_state_dict(state)
-    set_rng_state(checkpoint["rng"])
 
 
 def main(argv: Sequence[str] | None = None) -> int:
