@@ -206,3 +206,11 @@ def test_scheduled_sampling_is_refused_for_the_transformer_and_needs_a_k_that_fi
         Config(model=ModelConfig(arch="transformer"), train=TrainConfig(teacher_forcing=0.9))
     with pytest.raises(ConfigError, match="the exponential schedule needs 0 < k < 1"):
         TrainConfig(teacher_forcing=0.5, teacher_forcing_schedule="exponential", teacher_forcing_k=5)
+
+
+def test_with_label_smoothing_the_training_curve_is_the_plain_cross_entropy_and_the_objective_is_beside_it(tmp_path):
+    train(tiny_config(tmp_path, max_steps=6, label_smoothing=0.2))
+    lines = [r for r in records(tmp_path) if "train_loss" in r]
+    assert len(lines) == 6 and all(r["train_smoothed_loss"] != r["train_loss"] > 0 for r in lines)
+    train(tiny_config(tmp_path / "plain", max_steps=6))
+    assert all("train_smoothed_loss" not in r for r in records(tmp_path / "plain"))
