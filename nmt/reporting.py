@@ -26,7 +26,11 @@ class MetricsLog(Callback):
     def __init__(self, sinks: Sequence[Sink], every: int = 100):
         self.sinks = sinks
         self.every = every
-        self.loss_sum, self.objective_sum, self.tokens, self.since = 0.0, 0.0, 0, time.monotonic()
+        self._reset()
+
+    def _reset(self):
+        # Sums stay tensors until a line is written: reading them every step would wait for the device.
+        self.loss_sum, self.objective_sum, self.tokens, self.since = 0.0, None, 0, time.monotonic()
 
     def _when(self) -> dict:
         return {"step": self.learner.step, "epoch": self.learner.epoch, "minutes": self.learner.elapsed / 60}
@@ -36,9 +40,10 @@ class MetricsLog(Callback):
             sink.write(record)
 
     def after_loss(self):
-        n = self.learner.batch.n_tokens
-        self.loss_sum += self.learner.cross_entropy.item() * n
-        self.objective_sum += self.learner.loss.item() * n
+        learner, n = self.learner, self.learner.batch.n_tokens
+        self.loss_sum = self.loss_sum + learner.cross_entropy.detach() * n
+        if learner.loss is not learner.cross_entropy:  # label smoothing: the objective is logged beside
+            self.objective_sum = (self.objective_sum or 0.0) + learner.loss.detach() * n
         self.tokens += n
 
     def after_step(self):
@@ -47,26 +52,25 @@ class MetricsLog(Callback):
             self._write(
                 {
                     **self._when(),
-                    "train_loss": self.loss_sum / self.tokens,  # plain cross-entropy, as valid_loss
+                    "train_loss": float(self.loss_sum) / self.tokens,  # plain cross-entropy, as valid_loss
                     **self._objective(),
                     "tokens_per_s": self.tokens / max(seconds, 1e-9),
                     "lr": self.learner.opt.param_groups[0]["lr"],
                 }
             )
-            self.loss_sum, self.objective_sum, self.tokens, self.since = 0.0, 0.0, 0, time.monotonic()
+            self._reset()
 
     def _objective(self) -> dict:
         """The label-smoothed objective, under its own name, when it is not the cross-entropy."""
-        if self.objective_sum == self.loss_sum:
-            return {}
-        return {"train_smoothed_loss": self.objective_sum / self.tokens}
+        return {} if self.objective_sum is None else {"train_smoothed_loss": float(self.objective_sum) / self.tokens}
 
     def state_dict(self):  # the steps since the last line written
-        return {"loss_sum": self.loss_sum, "objective_sum": self.objective_sum, "tokens": self.tokens}
+        objective = None if self.objective_sum is None else float(self.objective_sum)
+        return {"loss_sum": float(self.loss_sum), "objective_sum": objective, "tokens": self.tokens}
 
     def load_state_dict(self, state):
         self.loss_sum, self.tokens = state["loss_sum"], state["tokens"]
-        self.objective_sum = state.get("objective_sum", self.loss_sum)  # format 1 logged the objective only
+        self.objective_sum = state.get("objective_sum")
 
     def after_validate(self):
         self._validation()
