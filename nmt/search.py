@@ -1,9 +1,11 @@
-"""Greedy and beam search, for any model that offers the interface in nmt.models.interface.
+"""Greedy search, sampling and beam search, for any model that offers the interface in
+nmt.models.interface.
 
-Both search a whole batch at once; beam search puts the k hypotheses of every sentence on
+All search a whole batch at once; beam search puts the k hypotheses of every sentence on
 consecutive rows (row b*k + j is beam j of sentence b), so one ``model.step`` serves them all
 and choosing the next beams is a top-k per sentence, with no loop over sentences or beams.
-A Python loop remains over time steps only.
+A Python loop remains over time steps only. A sentence that is done leaves the batch, so the
+cost of a step follows the sentences still being decoded, not the longest one of the batch.
 
 A limit on the output, ``max_len``, counts generated tokens with the EOS included; it is an
 int or a (batch,) tensor of per-sentence limits, e.g. ``max_output_length(src_len)``.
@@ -12,7 +14,7 @@ int or a (batch,) tensor of per-sentence limits, e.g. ``max_output_length(src_le
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import torch
 import torch.nn.functional as F
@@ -44,6 +46,15 @@ class Hypotheses:
     attention: list[list[Tensor]] | None
     cut: list[list[bool]]
 
+    def sorted(self) -> Hypotheses:
+        """The same hypotheses, each sentence's best first (for outputs not found in rank order)."""
+        orders = [sorted(range(len(scores)), key=lambda j: -scores[j]) for scores in self.scores]
+
+        def each(lists):
+            return None if lists is None else [[per[j] for j in order] for per, order in zip(lists, orders)]
+
+        return Hypotheses(*(each(getattr(self, f.name)) for f in fields(self)))
+
 
 def max_output_length(src_len: Tensor, *, a: float = 1.5, b: float = 10) -> Tensor:
     """Per-sentence limit on generated tokens: floor(a * src_len + b)."""
@@ -70,40 +81,157 @@ def _searching(search):
 
 
 @_searching
-def greedy(model, src: Tensor, src_len: Tensor, *, max_len: MaxLen, need_attention: bool = False) -> Hypotheses:
+def greedy(
+    model, src: Tensor, src_len: Tensor, *, max_len: MaxLen, need_attention: bool = False, sync_every: int | None = None
+) -> Hypotheses:
     """The most probable next token at every step, for every sentence of the batch at once.
 
-    A sentence stops at its EOS or its limit; the loop stops when every sentence has.
-    Its score is its log-probability (greedy search uses no length penalty). Attention is
-    collected only with ``need_attention`` (for plots), and only from models that give it.
+    A sentence stops at its EOS or its limit, and then leaves the batch; the loop stops when
+    every sentence has. Its score is its log-probability (greedy search uses no length penalty).
+    Attention is collected only with ``need_attention`` (for plots), and only from models that
+    give it. ``sync_every``: see ``_sync_interval``.
+    """
+    return _single_path(
+        model,
+        src,
+        src_len,
+        choose=_most_probable,
+        copies=1,
+        max_len=max_len,
+        need_attention=need_attention,
+        sync_every=sync_every,
+    )
+
+
+@_searching
+def sample(
+    model,
+    src: Tensor,
+    src_len: Tensor,
+    *,
+    max_len: MaxLen,
+    n: int = 1,
+    temperature: float = 1.0,
+    top_k: int = 0,
+    top_p: float = 1.0,
+    generator: torch.Generator | None = None,
+    sync_every: int | None = None,
+) -> Hypotheses:
+    """``n`` outputs per sentence, each token drawn from the model's distribution: what
+    back-translation wants, where the most probable output is too bland to teach from.
+
+    The distribution a token is drawn from is the model's divided by ``temperature``, cut to the
+    ``top_k`` most probable tokens (0: no cut) and then to the smallest set whose probability
+    reaches ``top_p`` (nucleus sampling; 1.0: no cut). The score of a sample is its
+    log-probability under the model itself, untempered and uncut, and a sentence's samples come
+    best first. The same ``generator`` state, input and batch give the same samples.
+    """
+    check_sampling_options(n=n, temperature=temperature, top_k=top_k, top_p=top_p)
+    draw = functools.partial(_draw, temperature=temperature, top_k=top_k, top_p=top_p, generator=generator)
+    hyps = _single_path(
+        model, src, src_len, choose=draw, copies=n, max_len=max_len, need_attention=False, sync_every=sync_every
+    )
+    return hyps.sorted()
+
+
+def check_sampling_options(*, n: int, temperature: float, top_k: int, top_p: float) -> None:
+    """Raise ValueError, with a message for the user, for sampling options that draw nothing."""
+    if n < 1:
+        raise ValueError(f"the number of samples must be at least 1, not {n}")
+    if not temperature > 0:
+        raise ValueError(f"the temperature must be above 0, not {temperature}")
+    if top_k < 0:
+        raise ValueError(f"top-k must be 0 (no cut) or more, not {top_k}")
+    if not 0 < top_p <= 1:
+        raise ValueError(f"top-p must be in (0, 1], not {top_p}")
+
+
+def _most_probable(log_probs: Tensor) -> tuple[Tensor, Tensor]:
+    """(rows, vocab) -> each row's best token and its log-probability, (rows,) each."""
+    best, token = log_probs.max(dim=-1)
+    return token, best
+
+
+def _draw(
+    log_probs: Tensor, *, temperature: float, top_k: int, top_p: float, generator: torch.Generator | None
+) -> tuple[Tensor, Tensor]:
+    """(rows, vocab) -> a token drawn for each row and its (untempered) log-probability."""
+    logits = log_probs / temperature  # (rows, vocab), PAD and SOS already -inf
+    if top_k:
+        kth = logits.topk(min(top_k, logits.size(-1)), dim=-1).values[:, -1:]  # (rows, 1)
+        logits = logits.masked_fill(logits < kth, NEG_INF)
+    if top_p < 1.0:
+        sorted_logits, order = logits.sort(dim=-1, descending=True)
+        before = sorted_logits.softmax(dim=-1).cumsum(dim=-1) - sorted_logits.softmax(dim=-1)
+        # a token is cut when the more probable ones already reach top_p; the most probable never is
+        cut = torch.zeros_like(logits, dtype=torch.bool).scatter(-1, order, before >= top_p)
+        logits = logits.masked_fill(cut, NEG_INF)
+    token = torch.multinomial(logits.softmax(dim=-1), 1, generator=generator).squeeze(1)  # (rows,)
+    return token, log_probs.gather(1, token[:, None]).squeeze(1)
+
+
+def _single_path(
+    model,
+    src: Tensor,
+    src_len: Tensor,
+    *,
+    choose,
+    copies: int,
+    max_len: MaxLen,
+    need_attention: bool,
+    sync_every: int | None,
+) -> Hypotheses:
+    """One token a step per output, ``choose``-n from the step's log-probabilities: greedy search
+    and sampling. Every sentence gets ``copies`` outputs, on consecutive rows.
+
+    Outputs are written into buffers preallocated for the longest one. Rows whose output has
+    ended leave the batch (their decoder state and encoder output with them), so a step costs what
+    the outputs still growing need, not what the batch began with.
     """
     batch, device = src.size(0), src.device
-    limit = _limits(max_len, batch, device)
+    outputs = batch * copies
+    limit = _limits(max_len, batch, device).repeat_interleave(copies)  # (outputs,)
+    longest = int(limit.max())
     encoded = model.encode(src, src_len)
     state = model.init_state(encoded)
-    prev = torch.full((batch,), SOS, dtype=torch.long, device=device)  # (batch,)
-    log_prob = torch.zeros(batch, device=device)  # (batch,)
-    steps = torch.zeros(batch, dtype=torch.long, device=device)  # (batch,) tokens generated, EOS included
-    stopped = torch.zeros(batch, dtype=torch.bool, device=device)  # (batch,)
-    tokens, attention = [], []
-    for _ in range(int(limit.max())):
-        logits, state, attn = model.step(prev, state, encoded)
-        best, prev = _log_probs(logits).max(dim=-1)  # (batch,), (batch,)
-        # stopped sentences still go through the model with the batch, but add nothing
-        log_prob += best.masked_fill(stopped, 0.0)
-        steps += (~stopped).long()
-        tokens.append(prev)
+    if copies > 1:
+        tile = torch.arange(batch, device=device).repeat_interleave(copies)  # (outputs,)
+        state, encoded = model.reorder(state, tile), encoded.index_select(tile)
+    tokens = torch.full((outputs, longest), PAD, dtype=torch.long, device=device)  # (outputs, longest)
+    log_prob = torch.zeros(outputs, device=device)  # (outputs,)
+    steps = torch.zeros(outputs, dtype=torch.long, device=device)  # (outputs,) tokens generated, EOS included
+    attention = None  # (outputs, longest, src_len) once the model has given attention
+    # the live rows: which output each writes, its token, its limit, and whether it has ended
+    rows = torch.arange(outputs, device=device)  # (live,)
+    prev = torch.full((outputs,), SOS, dtype=torch.long, device=device)  # (live,)
+    live_limit = limit  # (live,)
+    stopped = torch.zeros(outputs, dtype=torch.bool, device=device)  # (live,)
+    every = _sync_interval(sync_every, device)
+    for t in range(longest):
+        logits, state, attn = model.step(prev, state, encoded, need_attention=need_attention)
+        prev, chosen = choose(_log_probs(logits))  # (live,), (live,)
+        tokens[rows, t] = prev
+        # a row that has ended but not yet left the batch adds nothing
+        log_prob.index_add_(0, rows, chosen.masked_fill(stopped, 0.0))
+        steps.index_add_(0, rows, (~stopped).long())
         if need_attention and attn is not None:
-            attention.append(attn)
-        stopped |= (prev == EOS) | (steps >= limit)
-        if stopped.all():
-            break
+            if attention is None:
+                attention = attn.new_zeros(outputs, longest, attn.size(-1))
+            attention[rows, t] = attn
+        stopped |= (prev == EOS) | (t + 1 >= live_limit)
+        if (t + 1) % every == 0:
+            going = (~stopped).nonzero().squeeze(1)  # (still live,): the host sync
+            if going.numel() == 0:
+                break
+            if going.numel() < rows.numel():
+                rows, prev, live_limit, stopped = rows[going], prev[going], live_limit[going], stopped[going]
+                state, encoded = model.reorder(state, going), encoded.index_select(going)
     return _collect(
-        seqs=torch.stack(tokens, dim=1)[:, None],  # (batch, 1, steps)
-        steps=steps[:, None],
-        scores=log_prob[:, None],
-        log_probs=log_prob[:, None],
-        attention=torch.stack(attention, dim=1)[:, None] if attention else None,  # (batch, 1, steps, src_len)
+        seqs=tokens.view(batch, copies, longest),
+        steps=steps.view(batch, copies),
+        scores=log_prob.view(batch, copies),
+        log_probs=log_prob.view(batch, copies),
+        attention=None if attention is None else attention.view(batch, copies, longest, -1),
         src_len=src_len,
     )
 
@@ -127,6 +255,7 @@ def beam_search(
     n_best: int = 1,
     max_len: MaxLen,
     need_attention: bool = False,
+    sync_every: int | None = None,
 ) -> Hypotheses:
     """Beam search over every sentence of the batch and every beam at once.
 
@@ -134,9 +263,11 @@ def beam_search(
     there, as it is. Finished hypotheses are ranked by GNMT's length normalisation,
     logprob / ((5 + length) / 6) ** length_penalty, with length the tokens generated, EOS
     included; 0 ranks by the raw log-probability. A sentence is done once its ``n_best``
-    finished hypotheses all score at least what its best live hypothesis could still reach.
+    finished hypotheses all score at least what its best live hypothesis could still reach, and
+    then leaves the batch, its beams' decoder state and encoder output with it.
     With ``need_attention`` the attention history is carried along with the beams (it costs
     time and memory that grow with the square of the output length, so only plots ask for it).
+    ``sync_every``: see ``_sync_interval``.
     """
     check_search_options(beam_size=beam_size, n_best=n_best)
     batch, k, device = src.size(0), beam_size, src.device
@@ -151,49 +282,76 @@ def beam_search(
     def penalty(length):
         return ((5.0 + length) / 6.0) ** length_penalty
 
-    sentences = torch.arange(batch, device=device)[:, None]  # (batch, 1), pairs with a (batch, m) index
     rank = torch.arange(2 * k, device=device)  # (2k,)
-    prev = torch.full((batch * k,), SOS, dtype=torch.long, device=device)  # (batch*k,)
-    # only beam 0 is live at first, or step one would give k copies of every hypothesis
-    alive = torch.full((batch, k), NEG_INF, device=device)  # (batch, k) summed log-probs
-    alive[:, 0] = 0.0
-    seqs = torch.zeros((batch, k, 0), dtype=torch.long, device=device)  # (batch, k, steps)
-    attns = None  # (batch, k, steps, src_len) once the model has given attention
+    beam_rows = torch.arange(k, device=device)  # (k,)
     finished = _Finished(batch=batch, n=n_best, max_steps=longest, device=device)
-    done = torch.zeros(batch, dtype=torch.bool, device=device)  # (batch,)
+    # The live sentences: which sentence each is, its limit, whether it is done, and its k
+    # hypotheses (row b*k + j of the model's batch is beam j of live sentence b).
+    sentence = torch.arange(batch, device=device)  # (live,)
+    live_limit = limit  # (live,)
+    done = torch.zeros(batch, dtype=torch.bool, device=device)  # (live,)
+    prev = torch.full((batch * k,), SOS, dtype=torch.long, device=device)  # (live*k,)
+    # only beam 0 is live at first, or step one would give k copies of every hypothesis
+    alive = torch.full((batch, k), NEG_INF, device=device)  # (live, k) summed log-probs
+    alive[:, 0] = 0.0
+    seqs = torch.full((batch, k, longest), PAD, dtype=torch.long, device=device)  # (live, k, longest)
+    attns = None  # (live, k, steps, src_len) once the model has given attention
+    every = _sync_interval(sync_every, device)
     for t in range(longest):
-        logits, state, attn = model.step(prev, state, encoded)
-        log_probs = _log_probs(logits).view(batch, k, -1)  # (batch, k, vocab)
-        vocab = log_probs.size(-1)
+        live = sentence.numel()
+        within = torch.arange(live, device=device)[:, None]  # (live, 1), pairs with a (live, m) index
+        logits, state, attn = model.step(prev, state, encoded, need_attention=need_attention)
+        log_probs = _log_probs(logits)  # (live*k, vocab)
+        # The 2k best continuations of a sentence are among the 2k best of each of its beams, so a
+        # top-k per beam first leaves a top-k over k*2k candidates instead of over k*vocab.
+        width = min(2 * k, log_probs.size(-1))
+        beam_lp, beam_token = log_probs.topk(width, dim=1)  # (live*k, width)
         # 2k candidates: at most k of them end in EOS (one per beam), so k are left to go on
-        cand_lp, flat = (alive[:, :, None] + log_probs).view(batch, -1).topk(2 * k, dim=1)  # (batch, 2k)
-        parent, token = flat // vocab, flat % vocab  # (batch, 2k)
-        cand_seqs = torch.cat([seqs[sentences, parent], token[:, :, None]], dim=2)  # (batch, 2k, t+1)
+        cand_lp, flat = (alive.view(-1, 1) + beam_lp).view(live, k * width).topk(2 * k, dim=1)  # (live, 2k)
+        parent, token = flat // width, beam_token.view(live, k * width).gather(1, flat)  # (live, 2k)
+        cand_seqs = seqs[within, parent]  # (live, 2k, longest)
+        cand_seqs[:, :, t] = token
         cand_attns = None
         if need_attention and attn is not None:
-            attn = attn.view(batch, k, 1, -1)  # (batch, k, 1, src_len)
-            attns = attn if attns is None else torch.cat([attns, attn], dim=2)  # (batch, k, t+1, src_len)
-            cand_attns = attns[sentences, parent]  # (batch, 2k, t+1, src_len)
-        at_limit = t + 1 >= limit  # (batch,)
+            attn = attn.view(live, k, 1, -1)  # (live, k, 1, src_len)
+            attns = attn if attns is None else torch.cat([attns, attn], dim=2)  # (live, k, t+1, src_len)
+            cand_attns = attns[within, parent]  # (live, 2k, t+1, src_len)
+        at_limit = t + 1 >= live_limit  # (live,)
         # Only a candidate that would have entered the beam may finish, which keeps beam 1 equal
         # to greedy; a sentence that is done takes no more.
-        finishing = (rank < k) & ((token == EOS) | at_limit[:, None]) & ~done[:, None]  # (batch, 2k)
-        if finishing.any():
-            finished.add(finishing, score=cand_lp / penalty(t + 1), log_prob=cand_lp, seqs=cand_seqs, attns=cand_attns)
+        finishing = (rank < k) & ((token == EOS) | at_limit[:, None]) & ~done[:, None]  # (live, 2k)
+        finished.add(
+            sentence,
+            finishing,
+            steps=t + 1,
+            score=cand_lp / penalty(t + 1),
+            log_prob=cand_lp,
+            seqs=cand_seqs,
+            attns=cand_attns,
+        )
         # the k best candidates that did not end go on; the stable sort keeps them in rank order
-        keep = (token == EOS).int().sort(dim=1, stable=True).indices[:, :k]  # (batch, k)
+        keep = (token == EOS).int().sort(dim=1, stable=True).indices[:, :k]  # (live, k)
         alive = cand_lp.gather(1, keep)
-        seqs = cand_seqs[sentences, keep]
+        seqs = cand_seqs[within, keep]
         if cand_attns is not None:
-            attns = cand_attns[sentences, keep]
-        prev = token.gather(1, keep).view(-1)  # (batch*k,)
-        state = model.reorder(state, (sentences * k + parent.gather(1, keep)).view(-1))
+            attns = cand_attns[within, keep]
+        prev = token.gather(1, keep)  # (live, k)
+        beams = within * k + parent.gather(1, keep)  # (live, k): the model rows the kept ones grow from
         # A live log-prob can only fall, so the best score a live hypothesis can still reach is
         # today's over the largest length penalty ahead of it, at one end of its lengths t+2..limit.
-        reachable = alive[:, 0] / penalty(limit.float()).clamp(min=penalty(t + 2.0))  # (batch,)
-        done |= at_limit | (finished.score[:, -1] >= reachable)
-        if done.all():
-            break
+        reachable = alive[:, 0] / penalty(live_limit.float()).clamp(min=penalty(t + 2.0))  # (live,)
+        done |= at_limit | (finished.score[sentence, -1] >= reachable)
+        if (t + 1) % every == 0:
+            going = (~done).nonzero().squeeze(1)  # (still live,): the host sync
+            if going.numel() == 0:
+                break
+            if going.numel() < live:
+                sentence, live_limit, done = sentence[going], live_limit[going], done[going]
+                prev, alive, seqs, beams = prev[going], alive[going], seqs[going], beams[going]
+                attns = None if attns is None else attns[going]
+                encoded = encoded.index_select((going[:, None] * k + beam_rows).view(-1))
+        prev = prev.view(-1)
+        state = model.reorder(state, beams.view(-1))  # one reorder both follows the beams and drops the done
     return _collect(
         seqs=finished.seqs,
         steps=finished.steps,
@@ -214,24 +372,40 @@ class _Finished:
         self.steps = torch.zeros((batch, n), dtype=torch.long, device=device)  # (batch, n)
         self.seqs = torch.full((batch, n, max_steps), PAD, dtype=torch.long, device=device)  # (batch, n, max_steps)
         self.attns = None  # (batch, n, max_steps, src_len) once the model has given attention
-        self.sentences = torch.arange(batch, device=device)[:, None]  # (batch, 1)
 
-    def add(self, finishing: Tensor, *, score: Tensor, log_prob: Tensor, seqs: Tensor, attns: Tensor | None):
-        """Merge in the candidates (batch, cands) where ``finishing`` is True."""
-        batch, n, max_steps = self.seqs.shape
-        steps = seqs.size(-1)
-        merged = torch.cat([self.score, score.masked_fill(~finishing, NEG_INF)], dim=1).topk(n, dim=1)
-        pick = merged.indices  # (batch, n), into the kept ones followed by the candidates
-        self.score = merged.values
-        self.log_prob = torch.cat([self.log_prob, log_prob], dim=1).gather(1, pick)
-        self.steps = torch.cat([self.steps, torch.full_like(finishing, steps, dtype=torch.long)], dim=1).gather(1, pick)
-        seqs = F.pad(seqs, (0, max_steps - steps), value=PAD)  # (batch, cands, max_steps)
-        self.seqs = torch.cat([self.seqs, seqs], dim=1)[self.sentences, pick]
+    def add(
+        self, sentence: Tensor, finishing: Tensor, *, steps: int, score: Tensor, log_prob: Tensor, seqs: Tensor, attns
+    ):
+        """Merge in the candidates (live, cands) of the sentences ``sentence`` (live,) where
+        ``finishing`` is True, each ``steps`` tokens long; seqs (live, cands, max_steps),
+        attns (live, cands, steps, src_len) or None."""
+        n, max_steps = self.seqs.shape[1:]
+        within = torch.arange(sentence.numel(), device=sentence.device)[:, None]  # (live, 1)
+        merged = torch.cat([self.score[sentence], score.masked_fill(~finishing, NEG_INF)], dim=1).topk(n, dim=1)
+        pick = merged.indices  # (live, n), into the kept ones followed by the candidates
+        self.score[sentence] = merged.values
+        self.log_prob[sentence] = torch.cat([self.log_prob[sentence], log_prob], dim=1).gather(1, pick)
+        lengths = torch.full_like(finishing, steps, dtype=torch.long)
+        self.steps[sentence] = torch.cat([self.steps[sentence], lengths], dim=1).gather(1, pick)
+        self.seqs[sentence] = torch.cat([self.seqs[sentence], seqs], dim=1)[within, pick]
         if attns is not None:
             if self.attns is None:
-                self.attns = attns.new_zeros(batch, n, max_steps, attns.size(-1))
-            attns = F.pad(attns, (0, 0, 0, max_steps - steps))  # (batch, cands, max_steps, src_len)
-            self.attns = torch.cat([self.attns, attns], dim=1)[self.sentences, pick]
+                self.attns = attns.new_zeros(self.score.size(0), n, max_steps, attns.size(-1))
+            attns = F.pad(attns, (0, 0, 0, max_steps - attns.size(2)))  # (live, cands, max_steps, src_len)
+            self.attns[sentence] = torch.cat([self.attns[sentence], attns], dim=1)[within, pick]
+
+
+def _sync_interval(sync_every: int | None, device: torch.device) -> int:
+    """Steps between the host's looks at which sentences are done (to drop them, or stop).
+
+    Each look waits for the device to finish the step, which costs nothing on a CPU but stalls
+    a GPU's queue of kernels, so by default a CPU looks every step and a GPU every 8. Between looks
+    a done sentence stays in the batch, adding nothing; ``sync_every`` changes no output."""
+    if sync_every is not None:
+        if sync_every < 1:
+            raise ValueError(f"sync_every must be at least 1, not {sync_every}")
+        return sync_every
+    return 1 if device.type == "cpu" else 8
 
 
 def _limits(max_len: MaxLen, batch: int, device) -> Tensor:

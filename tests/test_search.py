@@ -31,7 +31,7 @@ class TableModel:
     def init_state(self, encoded):
         return [(int(first), ()) for first in encoded.outputs[:, 0, 0].tolist()]
 
-    def step(self, prev, state, encoded):
+    def step(self, prev, state, encoded, *, need_attention=False):
         self.steps += 1
         # the state holds the prefix before ``prev``, and SOS is no part of a prefix
         state = [(tab, prefix if tok == SOS else prefix + (tok,)) for (tab, prefix), tok in zip(state, prev.tolist())]
@@ -71,7 +71,7 @@ class TinyGRU(nn.Module):
         real = encoded.mask[:, :, None].float()  # (batch, S, 1)
         return torch.tanh((encoded.outputs * real).sum(1) / real.sum(1))  # (batch, hidden)
 
-    def step(self, prev, state, encoded):
+    def step(self, prev, state, encoded, *, need_attention=False):
         h = self.cell(self.trg_emb(prev), state)  # (rows, hidden)
         scores = (encoded.outputs @ h[:, :, None]).squeeze(2).masked_fill(~encoded.mask, float("-inf"))
         weights = scores.softmax(-1)  # (rows, S)

@@ -36,7 +36,7 @@ def decode_by_steps(model: Transformer, src, src_len, trg_in):
     state = model.init_state(encoded)
     logits, attention = [], []
     for t in range(trg_in.size(1)):
-        step_logits, state, weights = model.step(trg_in[:, t], state, encoded)
+        step_logits, state, weights = model.step(trg_in[:, t], state, encoded, need_attention=True)
         logits.append(step_logits)
         attention.append(weights)
     return torch.stack(logits, dim=1), torch.stack(attention, dim=1)

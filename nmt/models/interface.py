@@ -46,9 +46,13 @@ class Seq2SeqModel(Protocol):
     def init_state(self, encoded: Encoded):
         """Decoder state for the first step, one row per source sentence."""
 
-    def step(self, prev: Tensor, state, encoded: Encoded) -> tuple[Tensor, object, Tensor | None]:
+    def step(
+        self, prev: Tensor, state, encoded: Encoded, *, need_attention: bool = False
+    ) -> tuple[Tensor, object, Tensor | None]:
         """prev (batch,) previous tokens -> logits (batch, vocab), next state, and the
-        attention over the source (batch, src_len) or None for a model without attention."""
+        attention over the source (batch, src_len), or None for a model without attention.
+        A model whose attention costs extra to report may give None unless ``need_attention``.
+        The state passed in may be updated in place: a state is stepped once."""
 
     def reorder(self, state, index: Tensor):
         """The state whose row i is row ``index[i]`` of ``state``."""

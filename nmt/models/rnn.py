@@ -11,6 +11,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
+from nmt.models.cells import ScratchRNN
+
 TORCH_RNNS = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}
 
 
@@ -26,8 +28,6 @@ def make_rnn(
 ) -> nn.Module:
     dropout = dropout if layers > 1 else 0.0  # torch warns about dropout on a single layer
     if impl == "scratch":
-        from nmt.models.cells import ScratchRNN
-
         return ScratchRNN(
             cell,
             input_size,
@@ -44,16 +44,17 @@ def make_rnn(
 
 def run_rnn(rnn: nn.Module, x: Tensor, lengths: Tensor | None = None, hx=None):
     """Run ``rnn`` over batch-first ``x``; with ``lengths``, padding is skipped entirely
-    (packed for torch, masked for the scratch version), so it never reaches the final states."""
-    if isinstance(rnn, tuple(TORCH_RNNS.values())):
+    (masked for the scratch version, packed for torch's, and its int8 twins), so it never
+    reaches the final states."""
+    if isinstance(rnn, ScratchRNN):
         if lengths is None:
-            return rnn(x, hx)
-        packed = pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
-        out, final = rnn(packed, hx)
-        out, _ = pad_packed_sequence(out, batch_first=True, total_length=x.size(1))
-        return out, final
+            lengths = torch.full((x.size(0),), x.size(1))
+        out, final = rnn(x, lengths, hx)
+        # Like pad_packed_sequence, the scratch RNN trims to the longest sequence; restore full length.
+        return F.pad(out, (0, 0, 0, x.size(1) - out.size(1))), final
     if lengths is None:
-        lengths = torch.full((x.size(0),), x.size(1))
-    out, final = rnn(x, lengths, hx)
-    # Like pad_packed_sequence, the scratch RNN trims to the longest sequence; restore full length.
-    return F.pad(out, (0, 0, 0, x.size(1) - out.size(1))), final
+        return rnn(x, hx)
+    packed = pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
+    out, final = rnn(packed, hx)
+    out, _ = pad_packed_sequence(out, batch_first=True, total_length=x.size(1))
+    return out, final

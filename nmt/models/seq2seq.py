@@ -54,7 +54,8 @@ class RNNSeq2Seq(nn.Module):
     def init_state(self, encoded: Encoded) -> RNNState:
         return self.decoder.init_state(self.bridge(encoded.final))
 
-    def step(self, prev: Tensor, state: RNNState, encoded: Encoded):
+    def step(self, prev: Tensor, state: RNNState, encoded: Encoded, *, need_attention: bool = False):
+        # the attention weights are a by-product of every step: they are given whether asked for or not
         return self.decoder.step(prev, state, encoded)
 
     def reorder(self, state: RNNState, index: Tensor) -> RNNState:

@@ -171,23 +171,22 @@ class DecoderLayer(nn.Module):
         cross_kv: tuple[Tensor, Tensor],
         src_mask: Tensor,
         *,
-        cache: tuple[Tensor, Tensor] | None = None,
+        cache: KVCache | None = None,
         need_weights: bool = False,
-    ) -> tuple[Tensor, tuple[Tensor, Tensor], Tensor | None]:
+    ) -> tuple[Tensor, Tensor | None]:
         """Teacher forcing: x is the whole target (batch, trg_len, d_model), attended causally.
-        Incremental: x is one new position (batch, 1, d_model) and ``cache`` holds the self-
-        attention keys / values of the earlier ones (batch, heads, t, d_head); it sees them all.
+        Incremental: x is one new position (batch, 1, d_model); its self-attention keys / values
+        are appended to ``cache``, which holds the earlier ones, and it sees them all.
 
         cross_kv: the cross-attention keys / values of the encoder output (batch, heads,
-        src_len, d_head); src_mask (batch, 1, 1, src_len). Returns the new x, the self-attention
-        keys / values including x's positions (the next step's cache), and with
-        ``need_weights`` the cross-attention weights (batch, len, src_len).
+        src_len, d_head); src_mask (batch, 1, 1, src_len). Returns the new x and, with
+        ``need_weights``, the cross-attention weights (batch, len, src_len).
         """
         h = self.self_attn_residual.sublayer_input(x)
         keys, values = self.self_attn.keys_values(h)  # (batch, heads, len, d_head)
         if cache is not None:
             assert x.size(1) == 1, "incremental decoding takes one position at a time"
-            keys, values = torch.cat([cache[0], keys], dim=2), torch.cat([cache[1], values], dim=2)
+            keys, values = cache.append(keys, values)  # (batch, heads, t+1, d_head)
         y, _ = self.self_attn(h, keys, values, is_causal=cache is None)
         x = self.self_attn_residual(x, y)
 
@@ -196,7 +195,7 @@ class DecoderLayer(nn.Module):
         x = self.cross_attn_residual(x, y)
 
         x = self.ff_residual(x, self.ff(self.ff_residual.sublayer_input(x)))
-        return x, (keys, values), weights
+        return x, weights
 
 
 class PositionalEncoding(nn.Module):
@@ -232,31 +231,64 @@ class PositionalEncoding(nn.Module):
         return x + self.table(torch.arange(start, end, device=x.device))
 
 
-@dataclass
-class DecoderState:
-    """Per-layer key / value caches for incremental decoding; every tensor is (batch, heads, len, d_head).
+class KVCache:
+    """One decoder layer's self-attention keys and values of the positions decoded so far.
 
-    The cross-attention keys / values are projected from the encoder output once, in
-    ``init_state``, and travel with the state, so ``reorder`` must select them too: beam search
-    tiles each sentence into its hypotheses with a ``reorder`` before the first step.
+    They live in buffers with room to spare, (batch, heads, capacity, d_head), of which the
+    first ``length`` positions are filled: a step writes its position in place, where
+    concatenating would copy the whole cache at every step. A full buffer doubles, so the
+    copying over a whole output stays linear in its length.
     """
 
-    self_keys: list[Tensor]  # one more position after every step
-    self_values: list[Tensor]
+    def __init__(self, keys: Tensor, values: Tensor, length: int = 0):
+        self.keys, self.values, self.length = keys, values, length
+
+    @classmethod
+    def empty(cls, like: Tensor, *, heads: int, d_head: int, capacity: int = 16) -> KVCache:
+        """A cache with room for ``capacity`` positions, for the batch and dtype of ``like`` (batch, ...)."""
+        buffer = like.new_zeros(like.size(0), heads, capacity, d_head)
+        return cls(buffer, buffer.clone())
+
+    def append(self, keys: Tensor, values: Tensor) -> tuple[Tensor, Tensor]:
+        """Add new positions (batch, heads, new, d_head) in place -> keys and values of every
+        position so far, (batch, heads, length, d_head) views of the buffers."""
+        end = self.length + keys.size(2)
+        if end > self.keys.size(2):
+            room = max(end, 2 * self.keys.size(2))
+            self.keys, self.values = (F.pad(b, (0, 0, 0, room - b.size(2))) for b in (self.keys, self.values))
+        self.keys[:, :, self.length : end] = keys
+        self.values[:, :, self.length : end] = values
+        self.length = end
+        return self.keys[:, :, :end], self.values[:, :, :end]
+
+    def index_select(self, index: Tensor) -> KVCache:
+        return KVCache(self.keys.index_select(0, index), self.values.index_select(0, index), self.length)
+
+
+@dataclass
+class DecoderState:
+    """What incremental decoding carries from step to step, every tensor batch-first.
+
+    The cross-attention keys / values, (batch, heads, src_len, d_head) per layer, are projected
+    from the encoder output once, in ``init_state``, and travel with the state, so ``reorder``
+    must select them too: beam search tiles each sentence into its hypotheses with a
+    ``reorder`` before the first step.
+    """
+
+    caches: list[KVCache]  # per layer, one position longer after every step
     cross_keys: list[Tensor]  # fixed for the sentence
     cross_values: list[Tensor]
 
     @property
     def length(self) -> int:
         """Target positions decoded so far, which is also the next token's position."""
-        return self.self_keys[0].size(2)
+        return self.caches[0].length
 
     def index_select(self, index: Tensor) -> DecoderState:
-        def pick(tensors: list[Tensor]) -> list[Tensor]:
-            return [t.index_select(0, index) for t in tensors]
-
         return DecoderState(
-            pick(self.self_keys), pick(self.self_values), pick(self.cross_keys), pick(self.cross_values)
+            [cache.index_select(index) for cache in self.caches],
+            [t.index_select(0, index) for t in self.cross_keys],
+            [t.index_select(0, index) for t in self.cross_values],
         )
 
 
@@ -340,7 +372,7 @@ class Transformer(nn.Module):
         for i, layer in enumerate(self.decoder_layers):
             last = i == len(self.decoder_layers) - 1
             cross_kv = layer.cross_attn.keys_values(encoded.outputs)
-            x, _, weights = layer(x, cross_kv, attend, need_weights=need_weights and last)
+            x, weights = layer(x, cross_kv, attend, need_weights=need_weights and last)
         return self.generator(self.decoder_norm(x)), weights
 
     def forward(self, src: Tensor, src_len: Tensor, trg_in: Tensor, teacher_forcing: float = 1.0) -> Tensor:
@@ -358,20 +390,20 @@ class Transformer(nn.Module):
 
     def init_state(self, encoded: Encoded) -> DecoderState:
         """Empty self-attention caches, and the cross-attention keys / values of every layer."""
-        batch = encoded.outputs.size(0)
-        empty = encoded.outputs.new_zeros(batch, self.heads, 0, self.d_head)  # (batch, heads, 0, d_head)
         cross = [layer.cross_attn.keys_values(encoded.outputs) for layer in self.decoder_layers]
-        layers = len(self.decoder_layers)
         return DecoderState(
-            self_keys=[empty] * layers,
-            self_values=[empty] * layers,
+            caches=[KVCache.empty(encoded.outputs, heads=self.heads, d_head=self.d_head) for _ in self.decoder_layers],
             cross_keys=[keys for keys, _ in cross],
             cross_values=[values for _, values in cross],
         )
 
-    def step(self, prev: Tensor, state: DecoderState, encoded: Encoded) -> tuple[Tensor, DecoderState, Tensor]:
-        """prev (batch,) -> logits (batch, vocab), the state one position longer, and the last
-        layer's cross-attention averaged over heads (batch, src_len).
+    def step(
+        self, prev: Tensor, state: DecoderState, encoded: Encoded, *, need_attention: bool = False
+    ) -> tuple[Tensor, DecoderState, Tensor | None]:
+        """prev (batch,) -> logits (batch, vocab), the state one position longer (updated in
+        place), and with ``need_attention`` the last layer's cross-attention averaged over heads
+        (batch, src_len), else None: the weights cost the fused attention kernel, so only
+        plots ask for them.
 
         Only the new position is computed: its keys / values are appended to each layer's cache
         and its query attends over the whole cache, so no causal mask is needed.
@@ -379,17 +411,13 @@ class Transformer(nn.Module):
         attend = attention_mask(encoded.mask)
         x = self.trg_embed(prev).unsqueeze(1) * self.scale  # (batch, 1, d_model)
         x = self.dropout(self.trg_positions(x, start=state.length))
-        self_keys, self_values = [], []
+        weights = None
         for i, layer in enumerate(self.decoder_layers):
             last = i == len(self.decoder_layers) - 1
-            cache = (state.self_keys[i], state.self_values[i])
             cross_kv = (state.cross_keys[i], state.cross_values[i])
-            x, (keys, values), weights = layer(x, cross_kv, attend, cache=cache, need_weights=last)
-            self_keys.append(keys)
-            self_values.append(values)
+            x, weights = layer(x, cross_kv, attend, cache=state.caches[i], need_weights=need_attention and last)
         logits = self.generator(self.decoder_norm(x)).squeeze(1)  # (batch, vocab)
-        new_state = DecoderState(self_keys, self_values, state.cross_keys, state.cross_values)
-        return logits, new_state, weights.squeeze(1)
+        return logits, state, None if weights is None else weights.squeeze(1)
 
     def reorder(self, state: DecoderState, index: Tensor) -> DecoderState:
         """The state whose row i is row ``index[i]``, caches and cross keys / values alike."""
