@@ -3,20 +3,26 @@
 from nmt import Translator
 t = Translator.from_checkpoint("checkpoints/eng-fra/best.pt")
 t.translate(["I am cold."], beam_size=5)
+t = Translator.from_checkpoint(["run1/best.pt", "run2/best.pt"], quantize="int8")  # an int8 ensemble
 """
 
 from __future__ import annotations
 
+import itertools
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import torch
 from torch import Tensor
 
 from nmt.checkpoint import load_checkpoint, restore_model
 from nmt.data import make_batch
-from nmt.search import beam_search, check_search_options, greedy, max_output_length
+from nmt.models.ensemble import Ensemble
+from nmt.quantize import quantize_int8
+from nmt.search import beam_search, check_sampling_options, check_search_options, greedy, max_output_length
+from nmt.search import sample as search_sample
 from nmt.specials import EOS, UNK
 from nmt.text import normalize
 
@@ -47,17 +53,37 @@ class Translator:
         self.corpus = corpus  # the fingerprint of the corpus it was trained on (nmt.corpora.fingerprint)
 
     @classmethod
-    def from_checkpoint(cls, path, device: str | torch.device = "cpu") -> Translator:
-        checkpoint = load_checkpoint(path)
-        model, src_tok, trg_tok, config = restore_model(checkpoint, path, device)
-        return cls(model, src_tok, trg_tok, device=device, config=config, corpus=checkpoint.get("corpus"))
+    def from_checkpoint(
+        cls, path: str | Path | Sequence[str | Path], device: str | torch.device = "cpu", *, quantize: str | None = None
+    ) -> Translator:
+        """The model of a checkpoint file, or an ensemble of several (``path`` a list), which
+        must share their tokenizers; with ``quantize="int8"``, its CPU int8 twin (nmt.quantize).
+        The config and corpus are the first checkpoint's."""
+        if quantize not in (None, "int8"):
+            raise ValueError(f"unknown quantization {quantize!r}: the choice is int8")
+        if quantize and torch.device(device).type != "cpu":
+            raise ValueError("int8 quantization runs on the CPU only; leave out --quantize or use --device cpu")
+        paths = [path] if isinstance(path, (str, Path)) else list(path)
+        checkpoints = [load_checkpoint(p) for p in paths]
+        restored = [restore_model(checkpoint, p, device) for p, checkpoint in zip(paths, checkpoints)]
+        model, src_tok, trg_tok, config = restored[0]
+        vocabularies = (src_tok.to_dict(), trg_tok.to_dict())
+        for p, (_, other_src, other_trg, _) in zip(paths[1:], restored[1:]):
+            if (other_src.to_dict(), other_trg.to_dict()) != vocabularies:
+                raise ValueError(f"{p}: its vocabulary differs from {paths[0]}'s; an ensemble needs one vocabulary")
+        if len(restored) > 1:
+            model = Ensemble([member for member, *_ in restored])
+        if quantize:
+            model = quantize_int8(model)
+        return cls(model, src_tok, trg_tok, device=device, config=config, corpus=checkpoints[0].get("corpus"))
 
     @property
     def max_positions(self) -> int | None:
         """The longest source, and output, the model can represent: a Transformer's position
         table has a fixed size; an RNN has no limit (None)."""
-        positions = getattr(self.model, "src_positions", None)
-        return None if positions is None else positions.max_positions
+        members = getattr(self.model, "members", [self.model])  # an Ensemble's, or the one model
+        limits = [m.src_positions.max_positions for m in members if getattr(m, "src_positions", None) is not None]
+        return min(limits, default=None)
 
     @torch.inference_mode()
     def has_attention(self) -> bool:
@@ -73,11 +99,20 @@ class Translator:
         max_len: int | None = None,
         max_len_a: float = 1.5,
         max_len_b: float = 10,
+        sample: bool = False,
+        temperature: float = 1.0,
+        top_k: int = 0,
+        top_p: float = 1.0,
         **_other_options,
     ) -> None:
         """Raise ValueError, with a message for the user, for options no search can run with.
         Takes the keyword arguments of ``translate_n_best``, so callers can check before reading input."""
-        check_search_options(beam_size=beam_size, n_best=n_best)
+        if sample:
+            if beam_size != 1:
+                raise ValueError("sampling draws one token at a time and takes no beam; leave out the beam size")
+            check_sampling_options(n=n_best, temperature=temperature, top_k=top_k, top_p=top_p)
+        else:
+            check_search_options(beam_size=beam_size, n_best=n_best)
         vocab = len(self.trg_tok)
         if beam_size > vocab:  # search could run, but a user asking for it has mistaken the option
             raise ValueError(f"a beam of {beam_size} is wider than the target vocabulary ({vocab} tokens)")
@@ -105,7 +140,13 @@ class Translator:
         max_len_a: float = 1.5,
         max_len_b: float = 10,
         attention: bool = False,
+        sample: bool = False,
+        temperature: float = 1.0,
+        top_k: int = 0,
+        top_p: float = 1.0,
+        seed: int | None = None,
         progress=None,
+        first_line: int = 1,
     ) -> list[Translation]:
         """One Translation per line, in input order.
 
@@ -118,12 +159,28 @@ class Translator:
         padding. An empty line translates to an empty line. With ``attention``, each
         Translation carries the attention weights of its hypotheses (for plots). A source longer than the model's
         ``max_positions`` is cut to that length, with a warning naming its line (1-based).
+
+        With ``sample`` each line gets ``n_best`` outputs drawn token by token (nmt.search.sample,
+        which explains ``temperature``, ``top_k`` and ``top_p``), best first; the same ``seed``
+        and the same lines give the same samples. ``first_line`` numbers the first line in warnings.
         """
         self.check_options(
-            beam_size=beam_size, n_best=n_best, max_len=max_len, max_len_a=max_len_a, max_len_b=max_len_b
+            beam_size=beam_size,
+            n_best=n_best,
+            max_len=max_len,
+            max_len_a=max_len_a,
+            max_len_b=max_len_b,
+            sample=sample,
+            temperature=temperature,
+            top_k=top_k,
+            top_p=top_p,
         )
+        generator = None
+        if sample:
+            generator = torch.Generator(self.device)
+            generator.manual_seed(torch.seed() if seed is None else seed)
         # the normalisation the corpus had in training, whichever way the lines came in
-        ids = [self._source_ids(normalize(line), number) for number, line in enumerate(lines, start=1)]
+        ids = [self._source_ids(normalize(line), number) for number, line in enumerate(lines, start=first_line)]
         results: list[Translation | None] = [
             Translation(line, [""], [0.0], [[]]) if not x else None for line, x in zip(lines, ids)
         ]
@@ -133,7 +190,19 @@ class Translator:
             batch = make_batch([(ids[i], []) for i in chunk])
             src, src_len = batch.src.to(self.device), batch.src_len
             limit = self._output_limit(src_len, max_len=max_len, a=max_len_a, b=max_len_b)
-            if beam_size == 1 and n_best == 1 and not length_penalty:
+            if sample:
+                hyps = search_sample(
+                    self.model,
+                    src,
+                    src_len,
+                    max_len=limit,
+                    n=n_best,
+                    temperature=temperature,
+                    top_k=top_k,
+                    top_p=top_p,
+                    generator=generator,
+                )
+            elif beam_size == 1 and n_best == 1 and not length_penalty:
                 hyps = greedy(self.model, src, src_len, max_len=limit, need_attention=attention)
             else:
                 hyps = beam_search(
@@ -158,6 +227,21 @@ class Translator:
             if progress is not None:
                 progress.update(len(chunk))
         return results
+
+    def translate_stream(
+        self, lines: Iterable[str], *, chunk_lines: int = 10_000, seed: int | None = None, **options
+    ) -> Iterator[Translation]:
+        """``translate_n_best`` over ``lines`` read ``chunk_lines`` at a time, each Translation
+        given in input order as soon as its chunk is done: memory stays flat however long the
+        input, and sorting within a chunk still batches similar lengths. A ``seed`` gives chunk
+        i the seed ``seed + i``."""
+        lines = iter(lines)
+        for index in itertools.count():
+            chunk = list(itertools.islice(lines, chunk_lines))
+            if not chunk:
+                return
+            chunk_seed = None if seed is None else seed + index
+            yield from self.translate_n_best(chunk, first_line=index * chunk_lines + 1, seed=chunk_seed, **options)
 
     def source_tokens(self, line: str) -> list[str]:
         """The source tokens the model reads for ``line``, for labelling attention plots."""

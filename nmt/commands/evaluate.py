@@ -14,6 +14,7 @@ from nmt.commands.cli import (
     OneLineErrorParser,
     UsageError,
     add_search_options,
+    checkpoint_names,
     load_translator,
     report_cut,
     run,
@@ -90,22 +91,22 @@ def evaluate_split(args: argparse.Namespace) -> int:
     data = translator.config.data
     if args.reconstruction and not data.autoencoder:
         raise UsageError(
-            f"{args.checkpoint} translates {data.src}->{data.trg}; --reconstruction needs an autoencoder "
+            f"{checkpoint_names(args)} translates {data.src}->{data.trg}; --reconstruction needs an autoencoder "
             "(train_nmt.py --autoencoder)"
         )
     groups = _split_groups(
-        data, split=args.split, corpus=args.corpus, trained_on=translator.corpus, checkpoint=args.checkpoint
+        data, split=args.split, corpus=args.corpus, trained_on=translator.corpus, checkpoint=checkpoint_names(args)
     )[: args.limit or None]
     sources = [source for source, _ in groups]
     references = [refs for _, refs in groups]
     print(
-        f"{args.checkpoint}: {args.split} split of {args.corpus or data.corpus} ({data.src}->{data.trg}): "
+        f"{checkpoint_names(args)}: {args.split} split of {args.corpus or data.corpus} ({data.src}->{data.trg}): "
         f"{len(sources)} sentences, {sum(map(len, references))} references; beam {options['beam_size']}"
     )
     with tqdm(total=len(sources), unit="sentence", disable=None, file=sys.stderr) as progress:
         translations = translator.translate_n_best(sources, progress=progress, **options)
     outputs = [t.hypotheses[0] for t in translations]
-    report_cut(translations)
+    report_cut(sum(t.cut[0] for t in translations), len(translations))
     if args.reconstruction:
         print(reconstruction(outputs, sources, tokens=translator.trg_tok.tokens))
         # the sentences that came back wrong: a right one would show nothing

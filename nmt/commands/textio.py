@@ -8,7 +8,7 @@ a decomposed accent reads as it did in training.
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from nmt.files import atomic_write
@@ -23,17 +23,43 @@ class TextFileError(ValueError):
 
 def read_lines(path: str | Path) -> list[str]:
     """The normalised lines of a UTF-8 file, or of stdin for "-"."""
-    name = "<stdin>" if str(path) == STDIN else str(path)
+    return list(iter_lines(path))
+
+
+def iter_lines(path: str | Path) -> Iterator[str]:
+    """The normalised lines of a UTF-8 file, or of stdin for "-", read one at a time."""
+    name = _name(path)
     try:
-        data = sys.stdin.buffer.read() if str(path) == STDIN else Path(path).read_bytes()
+        stream = sys.stdin.buffer if str(path) == STDIN else open(path, "rb")  # noqa: SIM115, closed below
     except OSError as e:
         raise TextFileError(f"{name}: cannot read ({e.strerror or e})") from None
-    if not data:
-        return []
-    raw_lines = data.split(b"\n")
-    if raw_lines[-1] == b"":  # the newline that ends the last line starts no new one
-        raw_lines.pop()
-    return [_decode(raw, name, number) for number, raw in enumerate(raw_lines, start=1)]
+    try:
+        for number, raw in enumerate(stream, start=1):
+            yield _decode(raw.removesuffix(b"\n"), name, number)
+    except OSError as e:
+        raise TextFileError(f"{name}: cannot read ({e.strerror or e})") from None
+    finally:
+        if stream is not sys.stdin.buffer:
+            stream.close()
+
+
+def count_lines(path: str | Path) -> int | None:
+    """How many lines ``iter_lines`` will give, counted without decoding; None for stdin."""
+    if str(path) == STDIN:
+        return None
+    count, last = 0, b"\n"
+    try:
+        with open(path, "rb") as f:
+            while block := f.read(1 << 20):
+                count += block.count(b"\n")
+                last = block[-1:]
+    except OSError as e:
+        raise TextFileError(f"{_name(path)}: cannot read ({e.strerror or e})") from None
+    return count + (last != b"\n")  # a last line without its newline is a line too
+
+
+def _name(path: str | Path) -> str:
+    return "<stdin>" if str(path) == STDIN else str(path)
 
 
 def _decode(raw: bytes, name: str, number: int) -> str:

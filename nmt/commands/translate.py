@@ -17,7 +17,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 
 from tqdm import tqdm
 
@@ -28,6 +28,7 @@ from nmt.commands.cli import (
     OneLineErrorParser,
     UsageError,
     add_search_options,
+    checkpoint_names,
     load_translator,
     note,
     report_cut,
@@ -35,7 +36,7 @@ from nmt.commands.cli import (
     run,
     search_options,
 )
-from nmt.commands.textio import STDIN, TextFileError, read_lines, write_lines_atomic
+from nmt.commands.textio import STDIN, TextFileError, count_lines, iter_lines, read_lines, write_lines_atomic
 from nmt.metrics import score
 from nmt.text import normalize
 from nmt.translator import Translation, Translator
@@ -64,6 +65,26 @@ def build_parser() -> argparse.ArgumentParser:
         "--interactive", action="store_true", help="translate each line typed, showing the beam's n-best"
     )
     parser.add_argument(
+        "--chunk-lines",
+        type=int,
+        default=10_000,
+        metavar="N",
+        help="lines read, sorted by length and translated at a time: memory stays flat whatever the "
+        "input's length (default: 10000)",
+    )
+    sampling = parser.add_argument_group(
+        "sampling", "draw each token from the model's distribution instead of searching (for back-translation)"
+    )
+    sampling.add_argument("--sample", action="store_true", help="sample the outputs; --n-best K gives K per line")
+    sampling.add_argument(
+        "--temperature", type=float, metavar="T", help="divide the log-probabilities by T (default: 1.0)"
+    )
+    sampling.add_argument("--top-k", type=int, metavar="K", help="draw from the K most probable tokens only")
+    sampling.add_argument(
+        "--top-p", type=float, metavar="P", help="draw from the fewest most probable tokens that reach probability P"
+    )
+    sampling.add_argument("--seed", type=int, help="the same seed and input give the same samples")
+    parser.add_argument(
         "--plot-attention",
         metavar="FILE.png",
         help="one attention heatmap per input line, FILE-1.png, FILE-2.png, ... (needs matplotlib)",
@@ -77,31 +98,69 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def translate_file(args: argparse.Namespace) -> int:
+    """Translate the input as it streams in, a bounded chunk of lines at a time, and write each
+    chunk's translations in input order; memory stays flat however long the file."""
     n_best = 1 if args.n_best is None else args.n_best
-    options = search_options(args, n_best=n_best)
+    options = search_options(args, n_best=n_best) | sampling_options(args)
+    if args.chunk_lines < 1:
+        raise UsageError(f"--chunk-lines must be at least 1, not {args.chunk_lines}")
     translator = _prepare(args, options)
     options["attention"] = bool(args.plot_attention)
-    lines = read_lines(args.input)
-    references = read_references(args.ref, len(lines)) if args.ref else None
-    if not lines:
+    total = count_lines(args.input)
+    references = read_references(args.ref) if args.ref else None
+    if references is not None and total is not None:
+        check_reference_count(args.ref, references, total)
+    if total == 0:
         note(f"{_name(args.input)} is empty: nothing to translate")
-    report_unknown_words(translator, lines)
-    with tqdm(
-        total=len(lines), unit="line", disable=True if args.input == STDIN else None, file=sys.stderr
-    ) as progress:
-        translations = translator.translate_n_best(lines, progress=progress, **options)
-    report_cut(translations)
-    output = _output_lines(translations, n_best=n_best)
-    if args.output == STDIN:
-        sys.stdout.writelines(line + "\n" for line in output)
-        sys.stdout.flush()
-    else:
-        write_lines_atomic(args.output, output)
-    if args.plot_attention:
-        _plot(translator, translations, args.plot_attention, numbers=range(1, len(lines) + 1))
-    if references:
-        print(score([t.hypotheses[0] for t in translations], references, sources=lines), file=sys.stderr)
+    tally = _Tally(translator, keep_for_scoring=references is not None)
+    with tqdm(total=total, unit="line", disable=True if args.input == STDIN else None, file=sys.stderr) as progress:
+        translations = tally.count(
+            translator.translate_stream(
+                iter_lines(args.input), chunk_lines=args.chunk_lines, progress=progress, **options
+            )
+        )
+        if args.plot_attention:
+            translations = _plotting(translator, translations, args.plot_attention)
+        output = _output_lines(translations, n_best=n_best)
+        if args.output == STDIN:
+            for line in output:
+                sys.stdout.write(line + "\n")
+            sys.stdout.flush()
+        else:
+            write_lines_atomic(args.output, output)
+    tally.report()
+    if references is not None:
+        check_reference_count(args.ref, references, tally.lines)
+        print(score(tally.hypotheses, references, sources=tally.sources), file=sys.stderr)
     return Exit.OK
+
+
+class _Tally:
+    """What is reported once a streamed translation is done: unknown source words, outputs cut
+    by the length limit, and, to score them, the sources and best translations."""
+
+    def __init__(self, translator: Translator, *, keep_for_scoring: bool):
+        self.translator = translator
+        self.keep_for_scoring = keep_for_scoring
+        self.lines = 0
+        self.cut = 0
+        self.unknown: dict[str, None] = {}
+        self.sources: list[str] = []
+        self.hypotheses: list[str] = []
+
+    def count(self, translations: Iterable[Translation]) -> Iterator[Translation]:
+        for t in translations:
+            self.lines += 1
+            self.cut += t.cut[0]
+            self.unknown.update(dict.fromkeys(self.translator.src_tok.unknown_words(t.source)))
+            if self.keep_for_scoring:
+                self.sources.append(t.source)
+                self.hypotheses.append(t.hypotheses[0])
+            yield t
+
+    def report(self) -> None:
+        report_unknown_words(self.unknown)
+        report_cut(self.cut, self.lines)
 
 
 def translate_interactively(args: argparse.Namespace) -> int:
@@ -111,6 +170,7 @@ def translate_interactively(args: argparse.Namespace) -> int:
         raise UsageError("--interactive reads stdin and writes stdout; leave out --input, --output and --ref")
     whole_beam = DEFAULT_BEAM if args.beam is None else args.beam
     options = search_options(args, n_best=whole_beam if args.n_best is None else args.n_best)
+    options |= sampling_options(args)
     translator = _prepare(args, options)
     options["attention"] = bool(args.plot_attention)
     terminal = sys.stdin.isatty()
@@ -119,7 +179,7 @@ def translate_interactively(args: argparse.Namespace) -> int:
             print(f"> {line}")
         if not line:
             continue
-        report_unknown_words(translator, [line])
+        report_unknown_words(translator.src_tok.unknown_words(line))
         [translation] = translator.translate_n_best([line], **options)
         for k, (hypothesis, value) in enumerate(zip(translation.hypotheses, translation.scores), start=1):
             print(f"{k:>3}  {value:8.4f}  {hypothesis}")
@@ -127,6 +187,26 @@ def translate_interactively(args: argparse.Namespace) -> int:
             _plot(translator, [translation], args.plot_attention, numbers=[number])
         sys.stdout.flush()
     return Exit.OK
+
+
+def sampling_options(args: argparse.Namespace) -> dict:
+    """Keyword arguments for Translator.translate_n_best that sample, or none without --sample."""
+    tuning = {"--temperature": args.temperature, "--top-k": args.top_k, "--top-p": args.top_p, "--seed": args.seed}
+    if not args.sample:
+        given = [flag for flag, value in tuning.items() if value is not None]
+        if given:
+            raise UsageError(f"{', '.join(given)} only tune sampling: add --sample")
+        return {}
+    if args.beam is not None or args.length_penalty is not None:
+        raise UsageError("--sample draws one token at a time: it takes no --beam or --length-penalty")
+    return {
+        "sample": True,
+        "beam_size": 1,
+        "temperature": 1.0 if args.temperature is None else args.temperature,
+        "top_k": 0 if args.top_k is None else args.top_k,
+        "top_p": 1.0 if args.top_p is None else args.top_p,
+        "seed": args.seed,
+    }
 
 
 def _typed_lines(prompt: str) -> Iterator[str]:
@@ -140,16 +220,21 @@ def _typed_lines(prompt: str) -> Iterator[str]:
             raise TextFileError(f"<stdin> line {number}: not UTF-8") from None
 
 
-def read_references(paths: Sequence[str], n_lines: int) -> list[list[str]]:
-    """Per input line, its references: line k of every file. Each file must match the input."""
+def read_references(paths: Sequence[str]) -> list[list[str]]:
+    """Per input line, its references: line k of every file. The files must have one length."""
     files = [read_lines(path) for path in paths]
-    for path, refs in zip(paths, files):
-        if len(refs) != n_lines:
-            raise TextFileError(
-                f"{path} has {len(refs)} lines but the input has {n_lines}: "
-                "a reference file must have one line per input line"
-            )
-    return [list(refs) for refs in zip(*files)] if files else []
+    for path, refs in zip(paths[1:], files[1:]):
+        if len(refs) != len(files[0]):
+            raise TextFileError(f"{path} has {len(refs)} lines but {paths[0]} has {len(files[0])}")
+    return [list(refs) for refs in zip(*files)]
+
+
+def check_reference_count(paths: Sequence[str], references: list[list[str]], n_lines: int) -> None:
+    if len(references) != n_lines:
+        raise TextFileError(
+            f"{paths[0]} has {len(references)} lines but the input has {n_lines}: "
+            "a reference file must have one line per input line"
+        )
 
 
 def _prepare(args: argparse.Namespace, options: dict) -> Translator:
@@ -159,7 +244,7 @@ def _prepare(args: argparse.Namespace, options: dict) -> Translator:
     if args.plot_attention:
         if not translator.has_attention():
             raise UsageError(
-                f"{args.checkpoint}: this model has no attention to plot (an RNN trained with --attention none)"
+                f"{checkpoint_names(args)}: this model has no attention to plot (an RNN trained with --attention none)"
             )
         plot.check_can_plot(args.plot_attention)
     return translator
@@ -172,6 +257,13 @@ def _output_lines(translations: list[Translation], *, n_best: int) -> Iterator[s
     for number, t in enumerate(translations, start=1):
         for hypothesis, value in zip(t.hypotheses, t.scores):
             yield f"{number}\t{value:.4f}\t{hypothesis}"
+
+
+def _plotting(translator: Translator, translations: Iterable[Translation], path: str) -> Iterator[Translation]:
+    """Pass the translations on, drawing the attention of each as it goes by."""
+    for number, t in enumerate(translations, start=1):
+        _plot(translator, [t], path, numbers=[number])
+        yield t
 
 
 def _plot(translator: Translator, translations: list[Translation], path: str, *, numbers) -> None:
