@@ -91,12 +91,15 @@ def startup(root: Path, checkpoint: str, repeats: int = 5) -> dict:
 def baseline_worktree(rev: str, into: Path) -> Path:
     path = into / f"nmt-{rev}"
     subprocess.run(["git", "worktree", "add", "--detach", str(path), rev], cwd=ROOT, check=True, capture_output=True)
+    for corpus in (ROOT / "corpora").iterdir():  # the corpora are not in git; the test split is read from them
+        if not (path / "corpora" / corpus.name).exists():
+            (path / "corpora" / corpus.name).symlink_to(corpus.resolve())
     return path
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--checkpoint", nargs="+", required=True, help="checkpoints to measure, one after the other")
+    parser.add_argument("--checkpoint", nargs="+", help="checkpoints to measure, one after the other")
     parser.add_argument("--baseline", metavar="REV", help="a commit whose search is the same-run baseline")
     parser.add_argument("--sentences", type=int, default=2500, help="test sentences at batch 64 (default: 2500)")
     parser.add_argument("--batch-1-sentences", type=int, default=200, help="test sentences at batch 1 (default: 200)")
@@ -106,6 +109,8 @@ def main() -> None:
     if args.worker:
         print(json.dumps(measure(**json.loads(args.worker))))
         return
+    if not args.checkpoint:
+        parser.error("--checkpoint is required")
 
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT)
     with tempfile.TemporaryDirectory() as tmp:
