@@ -121,7 +121,12 @@ def load_translator(args: argparse.Namespace, options: dict) -> Translator:
     device = pick_device(args.device)
     if args.quantize and device.type != "cpu":
         raise UsageError(f"--quantize {args.quantize} runs on the CPU only; add --device cpu")
-    translator = Translator.from_checkpoint(args.checkpoint, device, quantize=args.quantize)
+    try:
+        translator = Translator.from_checkpoint(args.checkpoint, device, quantize=args.quantize)
+    except CheckpointError:
+        raise
+    except ValueError as e:  # an ensemble of models with different vocabularies
+        raise UsageError(str(e)) from None
     try:
         translator.check_options(**options)
     except ValueError as e:
