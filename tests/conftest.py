@@ -19,7 +19,7 @@ def real_corpus() -> Path:
             return place
     pytest.fail(
         f"the real corpus is missing; looked in {', '.join(map(str, REAL_CORPUS_PLACES))} "
-        "(python -m nmt fetch downloads it into corpora/)"
+        "(python -m nmt fetch eng-fra downloads it into corpora/)"
     )
 
 
