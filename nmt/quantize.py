@@ -6,11 +6,11 @@ int8 kernels. Nothing needs calibrating and the model file is unchanged: a check
 quantized as it is loaded.
 
 PyTorch's own ``quantize_dynamic`` does this, and is deprecated in the torch we pin. Its
-maintained successor, torchao 0.18, has no fast int8 kernel for an x86 CPU without AMX: on this
-project's machines its dynamic int8 ``Linear`` (8k-way output layer, 320 rows) took 370 ms
-against 16 ms in fp32, and its weight-only int8 18 ms, where fbgemm took 11 ms; and torchao
-quantizes no recurrent layer. So the fbgemm path is used, with its deprecation warnings kept
-from the user; ``benchmarks/translate_speed.py`` measures what it gains.
+maintained successor, torchao 0.18, was far slower on this project's machine (AVX2, no AMX): its
+dynamic int8 ``Linear`` (8k-way output layer, 320 rows) took 370 ms against 16 ms in fp32, its
+weight-only int8 18 ms, where fbgemm took 11 ms; and torchao's ``quantize_`` converts the weights
+of linear modules only, not an LSTM's. So the fbgemm path is used, with its deprecation warnings
+kept from the user; ``benchmarks/translate_speed.py`` measures what it gains.
 """
 
 from __future__ import annotations

@@ -162,7 +162,8 @@ def _draw(
         logits = logits.masked_fill(logits < kth, NEG_INF)
     if top_p < 1.0:
         sorted_logits, order = logits.sort(dim=-1, descending=True)
-        before = sorted_logits.softmax(dim=-1).cumsum(dim=-1) - sorted_logits.softmax(dim=-1)
+        probs = sorted_logits.softmax(dim=-1)
+        before = probs.cumsum(dim=-1) - probs  # (rows, vocab): the mass of the more probable tokens
         # a token is cut when the more probable ones already reach top_p; the most probable never is
         cut = torch.zeros_like(logits, dtype=torch.bool).scatter(-1, order, before >= top_p)
         logits = logits.masked_fill(cut, NEG_INF)

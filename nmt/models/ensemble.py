@@ -3,7 +3,7 @@ log-probabilities, behind the same interface as a single model, so greedy, beam 
 sampling need no change.
 
     model = Ensemble([model_a, model_b])
-    logits, state, attn = model.step(prev, state, encoded)   # log of the renormalised geometric mean
+    logits, state, attn = model.step(prev, state, encoded)   # the mean of the members' log-probabilities
 
 The models must share their target vocabulary (and, for one source batch, their source one);
 nmt.translator checks the tokenizers before building one.
