@@ -40,13 +40,16 @@ class DeviceCallback(Callback):
 
 class StopOnSignal(Callback):
     """SIGINT / SIGTERM let the current step finish, then end the fit; the checkpoint callback
-    then writes last.pt, and train_nmt.py exits non-zero saying how to resume."""
+    then writes last.pt, and train_nmt.py exits non-zero saying how to resume. The same signal
+    twice means stop now; a Ctrl-C under torchrun brings both (SIGINT from the terminal,
+    SIGTERM from torchrun), which is still one request."""
 
     order = 70  # last: the step's own validation and checkpoint happen first, as they would uninterrupted
     SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
     def __init__(self):
-        self.received: int | None = None
+        self.received: int | None = None  # the first signal
+        self._seen: set[int] = set()
         self._previous: dict[int, Any] = {}
 
     def before_fit(self):
@@ -54,9 +57,10 @@ class StopOnSignal(Callback):
             self._previous[sig] = signal.signal(sig, self._note)
 
     def _note(self, signum, frame):
-        if self.received is not None:  # a second signal means: stop now
+        if signum in self._seen:
             raise KeyboardInterrupt
-        self.received = signum
+        self._seen.add(signum)
+        self.received = self.received or signum
 
     def after_batch(self):
         if self.received is not None:
@@ -85,6 +89,8 @@ class SkipNonFiniteLoss(Callback):
             self._skip("loss")
 
     def after_backward(self):
+        if self.learner.precision.scaler.is_enabled():  # fp16: the scaler skips overflowing steps itself
+            return
         grads = [p.grad for p in self.learner.model.parameters() if p.grad is not None]
         if not torch.stack([torch.isfinite(g).all() for g in grads]).all():
             self._skip("gradient")
@@ -110,6 +116,33 @@ class SkipNonFiniteLoss(Callback):
         self.skipped, self.in_a_row = state["skipped"], state["in_a_row"]
 
 
+class SkipOutOfMemory(Callback):
+    """An update that ran out of memory (on any process: they all skip it) is skipped with a
+    warning that says what to lower; ``patience`` in a row stop training with an error."""
+
+    order = -6  # before the loss of a half-computed update is checked or logged
+
+    def __init__(self, advice: str, patience: int = 10):
+        self.advice = advice
+        self.patience = patience
+        self.in_a_row = 0
+
+    def after_loss(self):
+        learner = self.learner
+        if not learner.out_of_memory:
+            self.in_a_row = 0
+            return
+        self.in_a_row += 1
+        message = (
+            f"out of memory at step {learner.step + 1} on a batch of {len(learner.batch)} sentences, "
+            f"{learner.batch.n_tokens} target tokens"
+        )
+        if self.in_a_row >= self.patience:
+            raise TrainingError(f"{message}, {self.in_a_row} batches in a row: {self.advice}")
+        log.warning("%s: skipped (%d in a row); %s", message, self.in_a_row, self.advice)
+        raise CancelBatchException
+
+
 class GradientClip(Callback):
     def __init__(self, max_norm: float):
         self.max_norm = max_norm
@@ -122,7 +155,8 @@ class GradientClip(Callback):
 class StopRule(Callback):
     """End the fit at ``max_steps`` or when the wall-clock ``time_budget`` (seconds) would be
     overrun; the budget counts validation too, so the time the last validation took is kept
-    in reserve for the final one."""
+    in reserve for the final one. The time used is read at the end of each batch, into
+    ``learner.budget_used``, which several processes take from the leader."""
 
     order = 35  # after a validation due at this very step (the longer run would have done it) and the saves
 
@@ -133,13 +167,14 @@ class StopRule(Callback):
     def fraction_done(self, step: int) -> float:
         """How much of the run is over once update ``step`` is taken: 1.0 when this rule will stop
         it, 0.0 for a run with neither limit."""
-        validator = self.learner.callback(Validator)
-        reserve = validator.last_duration if validator else 0.0
         by_steps = step / self.max_steps if self.max_steps else 0.0
-        by_time = (self.learner.elapsed + reserve) / self.time_budget if self.time_budget else 0.0
-        return max(by_steps, by_time)
+        return max(by_steps, self.learner.budget_used)
 
     def after_batch(self):
+        if self.time_budget:
+            validator = self.learner.callback(Validator)
+            reserve = validator.last_duration if validator else 0.0
+            self.learner.budget_used = (self.learner.elapsed + reserve) / self.time_budget
         if self.fraction_done(self.learner.step) >= 1.0:
             raise CancelFitException
 

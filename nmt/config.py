@@ -130,10 +130,20 @@ class TrainConfig:
     weight_decay: float = option(0.0, "L2 penalty (adam) or decoupled decay (adamw) on every weight", at_least=0)
     batch_tokens: int = option(
         1000,
-        "the size of a batch: its sentences x its longer padded side, source or target (0: --batch-size sentences)",
+        "the size of a batch (one update, however many processes share it): its sentences x its longer padded "
+        "side, source or target (0: --batch-size sentences)",
         at_least=0,
     )
     batch_size: int = option(64, "sentences per batch when --batch-tokens is 0", at_least=1)
+    accum_steps: int = option(
+        1,
+        "compute each batch in this many pieces, one after the other, adding up their gradients: the same "
+        "update in less memory (under torchrun each process splits its share of the batch)",
+        at_least=1,
+    )
+    precision: Literal["fp32", "bf16", "fp16"] = option(
+        "fp32", "autocast the forward pass to bf16 (CPU or GPU) or fp16 (GPU, with a gradient scaler)"
+    )
     epochs: int = option(20, at_least=0)
     max_steps: int = option(0, "stop after this many updates (0: no limit)", at_least=0)
     time_budget: float = option(0.0, "minutes of wall clock, validation included (0: none)", at_least=0)

@@ -4,10 +4,16 @@ Batches are built from sentences of similar length so that little of each batch 
 then shuffled. Training batches are re-bucketed every epoch from ``seed + epoch``, so the
 batches of any epoch can be rebuilt exactly, which is what makes an interrupted run
 resumable; validation batches (``fixed_batches``) are made once, in length order.
+
+A training batch is a *global* batch: one update, whatever computes it. Several processes
+(torchrun) and gradient accumulation each split it into pieces of near-equal target tokens
+(``Share``); a process computes its pieces one after the other (``Update``). So the batches,
+and the updates, depend on the seed alone, never on how many processes share the work.
 """
 
 from __future__ import annotations
 
+import itertools
 import logging
 import random
 from collections.abc import Sequence
@@ -41,6 +47,16 @@ class Batch:
 
     def __len__(self) -> int:
         return self.src.size(0)
+
+    def rows(self, n: int) -> Batch:
+        """The first ``n`` sentences, padding as it is."""
+        return Batch(
+            src=self.src[:n],
+            src_len=self.src_len[:n],
+            trg_in=self.trg_in[:n],
+            trg_out=self.trg_out[:n],
+            n_tokens=int((self.trg_out[:n] != PAD).sum()),
+        )
 
     def to(self, device: torch.device | str) -> Batch:
         non_blocking = torch.device(device).type == "cuda"
@@ -114,6 +130,76 @@ def bucket(
     return batches
 
 
+def split_by_tokens(indices: Sequence[int], examples: Sequence[Example], parts: int) -> list[list[int]]:
+    """``indices`` cut into ``parts`` consecutive runs of near-equal target tokens (the loss
+    counts them; a bucketed batch's sentences are of similar length, so padding stays low in
+    every run). No run is empty unless there are fewer sentences than runs."""
+    sizes = [len(examples[i][1]) + 1 for i in indices]
+    before = [0, *itertools.accumulate(sizes)]  # target tokens ahead of each sentence
+    n, cuts = len(indices), [0]
+    for part in range(1, parts):
+        target = before[-1] * part / parts
+        start = cuts[-1]
+        # the run ends at the first sentence that lies mostly past its share of the tokens
+        end = next((j for j in range(start, n) if before[j] + sizes[j] / 2 > target), n)
+        # one sentence at least per run while any are left, and one left for each run still to come
+        least = min(start + 1, n)
+        cuts.append(min(max(end, least), max(n - (parts - part), least)))
+    cuts.append(n)
+    return [list(indices[a:b]) for a, b in zip(cuts, cuts[1:])]
+
+
+@dataclass(frozen=True)
+class Share:
+    """Which pieces of every global batch this process computes: the batch is cut into
+    ``processes x accum_steps`` pieces and this process takes ``accum_steps`` of them, in turn."""
+
+    rank: int = 0
+    processes: int = 1
+    accum_steps: int = 1
+
+    @property
+    def pieces(self) -> int:
+        return self.processes * self.accum_steps
+
+    def mine(self, pieces: list[list[int]]) -> list[list[int]]:
+        return pieces[self.rank * self.accum_steps : (self.rank + 1) * self.accum_steps]
+
+
+@dataclass
+class Update:
+    """This process's part of one global batch: its pieces, each with its weight, the share of
+    the global batch's target tokens it holds. A piece of weight 0 stands in where the batch had
+    fewer sentences than pieces: it keeps every process in step and counts for nothing."""
+
+    pieces: list[Batch]
+    weights: list[float]
+    n_tokens: int  # real target tokens of the whole global batch, all processes together
+    n_sentences: int  # ... and its sentences
+
+    def __len__(self) -> int:
+        return self.n_sentences
+
+    def to(self, device: torch.device | str) -> Update:
+        return Update([p.to(device) for p in self.pieces], self.weights, self.n_tokens, self.n_sentences)
+
+
+def share_of(indices: Sequence[int], examples: Sequence[Example], share: Share) -> Update:
+    """The ``Update`` that ``share`` computes of the global batch made of ``indices``."""
+    pieces = share.mine(split_by_tokens(indices, examples, share.pieces))
+    n_tokens = sum(len(examples[i][1]) + 1 for i in indices)
+    batches, weights = [], []
+    for piece in pieces:
+        if piece:
+            batch = make_batch([examples[i] for i in piece])
+            batches.append(batch)
+            weights.append(batch.n_tokens / n_tokens)
+        else:
+            batches.append(make_batch([examples[indices[0]]]))
+            weights.append(0.0)
+    return Update(batches, weights, n_tokens, len(indices))
+
+
 class BatchedData:
     """The training examples, re-bucketed for every epoch from ``seed + epoch``. The latest
     epoch's batches are kept, so counting them (the progress bar) costs no second bucketing."""
@@ -140,10 +226,11 @@ class BatchedData:
             self._epoch = (epoch, batches)
         return self._epoch[1]
 
-    def batches(self, epoch: int, *, start: int = 0):
-        """The batches of ``epoch`` from position ``start`` on (a resumed run skips what it did)."""
+    def batches(self, epoch: int, *, start: int = 0, share: Share = Share()):
+        """The updates of ``epoch`` from position ``start`` on (a resumed run skips what it did),
+        each as ``share`` computes it."""
         for indices in self.epoch_batches(epoch)[start:]:
-            yield make_batch([self.examples[i] for i in indices])
+            yield share_of(indices, self.examples, share)
 
 
 def fixed_batches(examples: Sequence[Example], *, batch_tokens: int, batch_size: int) -> list[Batch]:

@@ -10,6 +10,11 @@ checkpoints, early stopping, logging) is a callback reacting to these events:
       after_epoch
     after_fit
 
+A batch is one update (nmt.data.Update): the pieces of a global batch this process computes,
+forward and backward in turn, so that gradient accumulation and several processes give the
+same update as one process with the whole batch. ``after_loss`` comes once all of them are
+through backward, with the loss of the whole global batch.
+
 Callbacks run in ``order`` (lower first) and may fire events of their own (the validation
 callback fires ``after_validate``, and ``after_report`` for the scores of a run stopped between
 validations). A callback stops things by raising
@@ -20,16 +25,25 @@ would not do (a final validation) may happen before it is saved.
 
 Progress is kept as (``epoch``, ``batch_in_epoch``): the next batch to run. A checkpoint
 taken at any event resumes from exactly there.
+
+Under torchrun the processes run the same loop on their own pieces (nmt.distributed.Team) and
+stop together: after each batch and each epoch they agree whether to stop (the leader's
+decision, or a signal to any of them), how much of the time budget is used (the leader's
+clock) and the learning rate (the leader's), so that every process takes the same steps.
 """
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import torch
 from torch import Tensor, nn
+
+from nmt.distributed import Team
+from nmt.precision import Precision
 
 
 class TrainingError(RuntimeError):
@@ -66,9 +80,9 @@ class Callback:
 
 
 class Learner:
-    """``batches(epoch, start)`` yields that epoch's batches from position ``start`` on;
-    ``loss_fn(logits, batch)`` returns (objective, cross-entropy), each a mean over the batch's
-    target tokens: the first is minimised, the second reported (nmt.loss.Loss)."""
+    """``batches(epoch, start)`` yields that epoch's updates (nmt.data.Update) from position
+    ``start`` on; ``loss_fn(logits, batch)`` returns (objective, cross-entropy), each a mean over
+    the batch's target tokens: the first is minimised, the second reported (nmt.loss.Loss)."""
 
     def __init__(
         self,
@@ -79,8 +93,13 @@ class Learner:
         optimizer: torch.optim.Optimizer,
         callbacks: Sequence[Callback] = (),
         teacher_forcing: float = 1.0,
+        team: Team | None = None,
+        precision: Precision | None = None,
     ):
         self.model = model
+        self.trainee = model  # what the step calls: the model, or DistributedDataParallel around it
+        self.team = team or Team()  # one process alone
+        self.precision = precision or Precision()  # fp32
         self.batches = batches
         self.loss_fn = loss_fn
         self.opt = optimizer
@@ -93,10 +112,11 @@ class Learner:
         self.batch_in_epoch = 0  # batches of the current epoch already consumed
         self.metrics: dict[str, float] = {}  # latest validation results
         self.examples: list[tuple[str, str]] = []  # (source, hypothesis) of a few sentences of the latest validation
-        self.batch = None  # the batch being trained on
-        self.logits: Tensor | None = None  # of that batch, after the forward pass
-        self.loss: Tensor | None = None  # the objective of that batch, once computed; the latest between batches
+        self.batch = None  # the update being trained on
+        self.loss: Tensor | None = None  # the objective of that update, once computed; the latest between batches
         self.cross_entropy: Tensor | None = None  # its plain cross-entropy, which is what gets reported
+        self.out_of_memory = False  # a piece of that update ran out of memory, on some process
+        self.budget_used = 0.0  # the fraction of the time budget used at the latest batch's end (StopRule's)
         self.failed = False  # the fit ended in an error: nothing may be saved from this model
         self.interrupted = False  # the fit was paused (a signal): save it as it is, to resume later
         self.published = model  # the weights validation and checkpoints use: a weight average's, if one is kept
@@ -120,6 +140,7 @@ class Learner:
         self._started = time.monotonic()
         try:
             self.fire("before_fit")
+            self.trainee = self.team.wrap(self.model)  # after before_fit has put the model on its device
             while self.epoch < epochs:
                 self._one_epoch()
         except CancelFitException:
@@ -144,18 +165,19 @@ class Learner:
             pass
         self.epoch += 1
         self.batch_in_epoch = 0
-        self.fire("after_epoch")
+        self._fire_together("after_epoch")
 
     def _one_batch(self) -> None:
         try:
             self.fire("before_batch")
-            b = self.batch
-            self.logits = self.model(b.src, b.src_len, b.trg_in, teacher_forcing=self.teacher_forcing)
-            self.loss, self.cross_entropy = self.loss_fn(self.logits, b)
+            self._forward_backward()
             self.fire("after_loss")
-            self.loss.backward()
-            self.fire("after_backward")
-            self.opt.step()
+            self.precision.scaler.unscale_(self.opt)  # clipping and checks see the true gradients
+            try:
+                self.fire("after_backward")
+                self.precision.scaler.step(self.opt)
+            finally:
+                self.precision.scaler.update()
             self.step += 1
             self.fire("after_step")
         except CancelBatchException:
@@ -163,4 +185,68 @@ class Learner:
         finally:
             self.opt.zero_grad(set_to_none=True)
             self.batch_in_epoch += 1
-        self.fire("after_batch")
+        self._fire_together("after_batch")
+
+    def _forward_backward(self) -> None:
+        """Forward and backward of this process's pieces of the update, one after the other;
+        the gradients add up, weighted by each piece's share of the global batch's tokens, and
+        are averaged over the processes in the last piece's backward. Sets ``loss`` and
+        ``cross_entropy`` (the global batch's means) and ``out_of_memory``."""
+        update = self.batch
+        objective = cross_entropy = 0.0
+        plain = out_of_memory = False
+        for i, (piece, weight) in enumerate(zip(update.pieces, update.weights)):
+            last = i == len(update.pieces) - 1
+            try:
+                with contextlib.nullcontext() if last else self.team.accumulating(self.trainee):
+                    o, ce = self._backward(piece, weight)
+            except torch.OutOfMemoryError:
+                out_of_memory = True
+                break
+            plain = o is ce  # the loss function hands back one tensor when the objective is plain cross-entropy
+            objective = objective + o.detach() * weight
+            cross_entropy = cross_entropy + ce.detach() * weight
+        if out_of_memory and self.team.size > 1:
+            self._backward(update.pieces[-1].rows(1), 0.0)  # the other processes wait for this one's gradients
+        self._share_loss(objective, cross_entropy, out_of_memory, plain)
+
+    def _backward(self, piece, weight: float) -> tuple[Tensor, Tensor]:
+        with self.precision.autocast():
+            logits = self.trainee(piece.src, piece.src_len, piece.trg_in, teacher_forcing=self.teacher_forcing)
+            objective, cross_entropy = self.loss_fn(logits, piece)
+        # DistributedDataParallel averages over the processes, and the weights already sum to one
+        self.precision.scaler.scale(objective * (weight * self.team.size)).backward()
+        return objective, cross_entropy
+
+    def _share_loss(self, objective, cross_entropy, out_of_memory: bool, plain: bool) -> None:
+        if self.team.size == 1:
+            totals = (objective, cross_entropy)
+            self.out_of_memory = out_of_memory
+        else:
+            device = next(self.model.parameters()).device
+            mine = [torch.as_tensor(x, dtype=torch.float32, device=device) for x in (objective, cross_entropy)]
+            mine.append(torch.tensor(float(out_of_memory), device=device))
+            totals = self.team.sum(torch.stack(mine))
+            self.out_of_memory = bool(totals[2] > 0)
+        self.loss = torch.as_tensor(totals[0])
+        self.cross_entropy = self.loss if plain else torch.as_tensor(totals[1])
+
+    def _fire_together(self, event: str) -> None:
+        """Fire ``event``, then stop if a callback said so; several processes stop together,
+        after the same batch: when the leader decides to, or when any of them is signalled."""
+        try:
+            self.fire(event)
+            stop = False
+        except CancelFitException:
+            stop = True
+        if self.team.size > 1:
+            leader = self.team.leader
+            lr = self.opt.param_groups[0]["lr"]  # a plateau schedule changes it on the leader, which validates
+            mine = [stop and leader, self.interrupted, self.budget_used if leader else 0.0, lr if leader else 0.0]
+            leader_stops, interrupted, self.budget_used, lr = self.team.sum(torch.tensor(mine).double()).tolist()
+            for group in self.opt.param_groups:
+                group["lr"] = lr
+            self.interrupted = interrupted > 0
+            stop = leader_stops > 0 or self.interrupted
+        if stop:
+            raise CancelFitException

@@ -14,7 +14,7 @@ from nmt.checkpoint import load_checkpoint, load_model, save_checkpoint, tokeniz
 from nmt.commands.train import train
 from nmt.config import Config, ConfigError, DataConfig, ModelConfig, TrainConfig
 from nmt.corpora import demo_pairs
-from nmt.data import make_batch
+from nmt.data import Share, share_of
 from nmt.learner import Learner
 from nmt.loss import sequence_loss
 from nmt.models import build_model
@@ -103,7 +103,7 @@ def test_an_ema_with_decay_0_is_the_plain_weights():
     pairs = demo_pairs(n=64)
     lang = Lang.build([s for pair in pairs for s in pair], name="en+fr")
     examples = [(lang.encode(en), lang.encode(fr)) for en, fr in pairs]
-    batches = [make_batch(examples[i : i + 16]) for i in range(0, 64, 16)]
+    batches = [share_of(range(i, i + 16), examples, Share()) for i in range(0, 64, 16)]
     model = build_model(TINY, lang, lang)
     ema = ExponentialMovingAverage(model, decay=0.0)
     learner = Learner(
@@ -167,7 +167,7 @@ def test_a_saved_checkpoint_loads_into_the_very_model_that_was_trained_in_memory
     pairs = demo_pairs(n=64)
     lang = Lang.build([s for pair in pairs for s in pair], name="en+fr")
     examples = [(lang.encode(en), lang.encode(fr)) for en, fr in pairs]
-    batches = [make_batch(examples[i : i + 16]) for i in range(0, 64, 16)]
+    batches = [share_of(range(i, i + 16), examples, Share()) for i in range(0, 64, 16)]
     config = tiny_config(tmp_path)
     model = build_model(config.model, lang, lang)
     payload = {"config": config.to_dict(), "tokenizers": tokenizers_payload(lang, lang)}

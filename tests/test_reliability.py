@@ -314,14 +314,35 @@ def test_a_full_disk_at_a_save_stops_with_one_error_and_keeps_the_previous_check
 # Out of GPU memory ----------------------------------------------------------------------------
 
 
-def test_out_of_gpu_memory_on_a_batch_names_the_batch_budget_to_lower(corpus, tmp_path, monkeypatch, capsys):
+def test_batches_that_keep_running_out_of_memory_stop_the_run_naming_the_budget_to_lower(
+    corpus, tmp_path, monkeypatch, capsys
+):
     def forward(*args, **kwargs):
         raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 20.00 GiB")
 
     monkeypatch.setattr(RNNSeq2Seq, "forward", forward)
-    assert main(tiny_run(corpus, tmp_path, "--max-steps", "5", "--batch-tokens", "300")) == 1
+    assert main(tiny_run(corpus, tmp_path, "--max-steps", "5", "--batch-tokens", "100")) == 1
     error = capsys.readouterr().err.strip().splitlines()[-1]
-    assert error.startswith("error: out of GPU memory at step 1") and "lower --batch-tokens (now 300)" in error
+    assert error.startswith("error: out of memory at step 1") and "10 batches in a row" in error
+    assert "lower --batch-tokens (now 100), or raise --accum-steps (now 1)" in error
+
+
+def test_a_batch_that_runs_out_of_memory_is_skipped_with_a_warning_and_the_run_goes_on(
+    corpus, tmp_path, monkeypatch, caplog
+):
+    forward, calls = RNNSeq2Seq.forward, []
+
+    def out_of_memory_on_the_third_batch(self, *args, **kwargs):
+        calls.append(self.training)
+        if calls.count(True) == 3:
+            raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 20.00 GiB")
+        return forward(self, *args, **kwargs)
+
+    monkeypatch.setattr(RNNSeq2Seq, "forward", out_of_memory_on_the_third_batch)
+    assert main(tiny_run(corpus, tmp_path, "--max-steps", "5", "--log-every", "1")) == 0
+    assert [step for step, _ in train_losses(tmp_path)] == [1, 2, 3, 4, 5]  # six batches for five steps
+    assert calls.count(True) == 6
+    assert "out of memory at step 3 on a batch of 16 sentences" in caplog.text and "lower --batch-size" in caplog.text
 
 
 # Loading checkpoints --------------------------------------------------------------------------

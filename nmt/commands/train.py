@@ -3,6 +3,9 @@
 Every field of the three config dataclasses is a flag (``--batch-tokens``, ``--enc-hidden``,
 ...); a JSON or TOML file given with ``--config`` may set the same options in ``data``,
 ``model`` and ``train`` sections, and flags win over it.
+
+Under torchrun every process runs this same command: each computes its share of every batch,
+and only the first (the leader) validates, logs, shows progress and writes files.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from nmt.callbacks import (
     EarlyStopping,
     GradientClip,
     SkipNonFiniteLoss,
+    SkipOutOfMemory,
     StopOnSignal,
     StopRule,
 )
@@ -41,12 +45,14 @@ from nmt.commands.cli import Exit, UsageError, fail, pick_device
 from nmt.commands.options import build_parser, explicit_options, make_config
 from nmt.commands.resume import complete, forget_metrics_after, restore_progress, resume_command, resumed_config
 from nmt.config import Config, TrainConfig
-from nmt.data import BatchedData, encode_pairs, fixed_batches
+from nmt.data import BatchedData, Share, encode_pairs, fixed_batches
+from nmt.distributed import Team
 from nmt.files import remove_leftovers
 from nmt.learner import Learner, TrainingError
 from nmt.loss import sequence_loss
 from nmt.metrics import bleu
 from nmt.models import build_model
+from nmt.precision import Precision
 from nmt.reporting import MetricsLog, ProgressBar
 from nmt.schedules import DeadlineSchedule, InverseSqrtSchedule, PlateauSchedule, TeacherForcingSchedule
 from nmt.text import CorpusError
@@ -70,10 +76,25 @@ def train(config: Config, *, resume: bool = False, explicit: set[str] | None = N
     (see ``_resumed_config``)."""
     _check_trackers(config)
     run_dir = Path(config.train.run_dir)
-    check_run_dir(run_dir)
     if config.train.threads:
         torch.set_num_threads(config.train.threads)
     device = pick_device(config.train.device)
+    team = Team.join(device)
+    try:
+        return _train(config, run_dir, team.device(device), team, resume=resume, explicit=explicit)
+    finally:
+        team.leave()
+
+
+def _train(config: Config, run_dir: Path, device: torch.device, team: Team, *, resume: bool, explicit) -> Path:
+    if team.leader:
+        check_run_dir(run_dir)
+    else:
+        log.setLevel(logging.WARNING)  # the leader tells the story
+    try:
+        precision = Precision(config.train.precision, device)
+    except ValueError as e:
+        raise UsageError(str(e)) from None
 
     checkpoint = None
     if resume:
@@ -122,6 +143,7 @@ def train(config: Config, *, resume: bool = False, explicit: set[str] | None = N
     valid_groups = corpora.group_by_source(splits.valid)[: config.train.valid_bleu_sentences]
 
     model.to(device)
+    _fork_random_streams(team, config.train.seed, step=0)
     adam = torch.optim.AdamW if config.train.optimizer == "adamw" else torch.optim.Adam
     optimizer = adam(model.parameters(), lr=config.train.lr, weight_decay=config.train.weight_decay)
 
@@ -131,9 +153,12 @@ def train(config: Config, *, resume: bool = False, explicit: set[str] | None = N
     callbacks = [
         DeviceCallback(device),
         StopOnSignal(),
+        SkipOutOfMemory(_memory_advice(config.train)),
         SkipNonFiniteLoss(),
         GradientClip(config.train.clip_norm),
         StopRule(max_steps=config.train.max_steps, time_budget=config.train.time_budget * 60),
+    ]
+    leader_callbacks = [
         Validator(
             loss_batches=valid_batches,
             loss_fn=_batch_loss,
@@ -154,15 +179,17 @@ def train(config: Config, *, resume: bool = False, explicit: set[str] | None = N
             keep=config.train.keep_checkpoints,
             save_every=config.train.save_every * 60,
         ),
-        MetricsLog(_metrics_sinks(run_dir, config, splits.fingerprint), every=config.train.log_every),
         ProgressBar(lambda epoch: len(train_data.epoch_batches(epoch))),
     ]
+    if team.leader:
+        sinks = _metrics_sinks(run_dir, config, splits.fingerprint)
+        callbacks += [*leader_callbacks, MetricsLog(sinks, every=config.train.log_every)]
     if config.train.teacher_forcing < 1:
         t = config.train
         callbacks.append(
             TeacherForcingSchedule(t.teacher_forcing_schedule, k=t.teacher_forcing_k, floor=t.teacher_forcing)
         )
-    if config.train.ema:
+    if config.train.ema and team.leader:  # the average is for validating and saving, which the leader does
         callbacks.append(ExponentialMovingAverage(model, config.train.ema))
     if config.train.scheduler == "inverse_sqrt":
         callbacks.append(InverseSqrtSchedule(config.train.lr, config.train.warmup))
@@ -181,17 +208,22 @@ def train(config: Config, *, resume: bool = False, explicit: set[str] | None = N
             )
         )
 
+    share = Share(team.rank, team.size, config.train.accum_steps)
     learner = Learner(
         model,
-        batches=lambda epoch, start: train_data.batches(epoch, start=start),
+        batches=lambda epoch, start: train_data.batches(epoch, start=start, share=share),
         loss_fn=partial(_batch_loss, label_smoothing=config.train.label_smoothing),
         optimizer=optimizer,
         callbacks=callbacks,
         teacher_forcing=config.train.teacher_forcing,
+        team=team,
+        precision=precision,
     )
     if checkpoint is not None:
         restore_progress(learner, checkpoint)
-        forget_metrics_after(run_dir / "metrics.jsonl", learner.step)
+        _fork_random_streams(team, config.train.seed, step=learner.step)
+        if team.leader:
+            forget_metrics_after(run_dir / "metrics.jsonl", learner.step)
         log.info(
             "resumed %s at step %d (epoch %d, batch %d)",
             run_dir / "last.pt",
@@ -205,12 +237,29 @@ def train(config: Config, *, resume: bool = False, explicit: set[str] | None = N
         raise TrainingError(_out_of_memory(learner, config.train)) from None
 
     if learner.interrupted:
-        name = signal.Signals(learner.callback(StopOnSignal).received).name
+        received = learner.callback(StopOnSignal).received
+        name = signal.Signals(received).name if received else "a signal to another process"
         raise Interrupted(
             f"stopped by {name} at step {learner.step}; {run_dir / 'last.pt'} is saved. "
             f"Continue with: {resume_command(run_dir, config)}"
+            if team.leader
+            else ""
         )
     return run_dir
+
+
+def _fork_random_streams(team: Team, seed: int, *, step: int) -> None:
+    """Every process starts from the same seed (the same initial weights); the others then draw
+    their dropout masks from streams of their own, as the pieces of one process would."""
+    if not team.leader:
+        torch.manual_seed(seed + 7919 * team.rank + step)
+        random.seed(seed + 7919 * team.rank + step)
+
+
+def _memory_advice(train_config: TrainConfig) -> str:
+    t = train_config
+    budget = f"--batch-tokens (now {t.batch_tokens})" if t.batch_tokens else f"--batch-size (now {t.batch_size})"
+    return f"lower {budget}, or raise --accum-steps (now {t.accum_steps}) to compute the same batch in more pieces"
 
 
 TRACKERS = ("tensorboard", "wandb")  # the TrainConfig flags of the optional experiment trackers
@@ -285,7 +334,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         run_dir = train(make_config(args), resume=args.resume, explicit=explicit_options(args))
     except Interrupted as e:
-        print(str(e), file=sys.stderr)
+        if str(e):
+            print(str(e), file=sys.stderr)
         return Exit.INTERRUPTED
     except KeyboardInterrupt:  # a second Ctrl-C, or one before training started
         print("interrupted: nothing saved since the last checkpoint", file=sys.stderr)
@@ -294,5 +344,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return fail(e, Exit.USAGE)
     except (CorpusError, CheckpointError, TrainingError, OSError) as e:  # OSError: e.g. a full disk under metrics.jsonl
         return fail(e, Exit.ERROR)
-    print(f"checkpoints: {run_dir / 'best.pt'} (best validation BLEU), {run_dir / 'last.pt'} (latest)")
+    if "RANK" not in os.environ or os.environ["RANK"] == "0":
+        print(f"checkpoints: {run_dir / 'best.pt'} (best validation BLEU), {run_dir / 'last.pt'} (latest)")
     return Exit.OK

@@ -1,0 +1,34 @@
+"""Number formats for training and translation: fp32, or autocast to bf16 or fp16.
+
+Autocast runs the matrix products in the 16-bit format and keeps what needs the range or the
+precision (softmax, the loss, the weights and their updates) in fp32. fp16's narrow range also
+needs the loss scaled up before the backward pass, so that small gradients do not vanish: a
+gradient scaler does that, and skips the update whenever the scale was too large (then lowers
+it). bf16 has fp32's range and needs no scaler.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Literal
+
+import torch
+
+PrecisionName = Literal["fp32", "bf16", "fp16"]
+DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+class Precision:
+    def __init__(self, name: PrecisionName = "fp32", device: torch.device | str = "cpu"):
+        self.name = name
+        self.device_type = torch.device(device).type
+        if name == "fp16" and self.device_type != "cuda":
+            raise ValueError("--precision fp16 needs a GPU; on the CPU use bf16")
+        if name == "bf16" and self.device_type == "cuda" and not torch.cuda.is_bf16_supported():
+            raise ValueError("--precision bf16: this GPU has no bf16; use fp16")
+        self.scaler = torch.amp.GradScaler(self.device_type, enabled=name == "fp16")
+
+    def autocast(self):
+        if self.name == "fp32":
+            return contextlib.nullcontext()
+        return torch.autocast(self.device_type, dtype=DTYPES[self.name])
