@@ -20,6 +20,7 @@ from torch import Tensor
 from nmt.checkpoint import load_checkpoint, restore_model
 from nmt.data import make_batch
 from nmt.models.ensemble import Ensemble
+from nmt.precision import Precision, PrecisionName
 from nmt.quantize import quantize_int8
 from nmt.search import beam_search, check_sampling_options, check_search_options, greedy, max_output_length
 from nmt.search import sample as search_sample
@@ -44,8 +45,19 @@ class Translation:
 
 
 class Translator:
-    def __init__(self, model, src_tok, trg_tok, *, device: str | torch.device = "cpu", config=None, corpus=None):
+    def __init__(
+        self,
+        model,
+        src_tok,
+        trg_tok,
+        *,
+        device: str | torch.device = "cpu",
+        config=None,
+        corpus=None,
+        precision: PrecisionName = "fp32",
+    ):
         self.model = model.eval()
+        self.precision = Precision(precision, device)  # the search adds up log-probabilities in fp32 whatever this is
         self.src_tok = src_tok
         self.trg_tok = trg_tok
         self.device = torch.device(device)
@@ -54,11 +66,19 @@ class Translator:
 
     @classmethod
     def from_checkpoint(
-        cls, path: str | Path | Sequence[str | Path], device: str | torch.device = "cpu", *, quantize: str | None = None
+        cls,
+        path: str | Path | Sequence[str | Path],
+        device: str | torch.device = "cpu",
+        *,
+        quantize: str | None = None,
+        precision: PrecisionName = "fp32",
     ) -> Translator:
         """The model of a checkpoint file, or an ensemble of several (``path`` a list), which
-        must share their tokenizers; with ``quantize="int8"``, its CPU int8 twin (nmt.quantize).
-        The config and corpus are the first checkpoint's."""
+        must share their tokenizers; with ``quantize="int8"``, its CPU int8 twin (nmt.quantize);
+        with ``precision`` bf16 or fp16, run under autocast. The config and corpus are the first
+        checkpoint's."""
+        if quantize and precision != "fp32":
+            raise ValueError(f"int8 quantization and {precision} do not mix; choose one")
         if quantize not in (None, "int8"):
             raise ValueError(f"unknown quantization {quantize!r}: the choice is int8")
         if quantize and torch.device(device).type != "cpu":
@@ -75,7 +95,8 @@ class Translator:
             model = Ensemble([member for member, *_ in restored])
         if quantize:
             model = quantize_int8(model)
-        return cls(model, src_tok, trg_tok, device=device, config=config, corpus=checkpoints[0].get("corpus"))
+        corpus = checkpoints[0].get("corpus")
+        return cls(model, src_tok, trg_tok, device=device, config=config, corpus=corpus, precision=precision)
 
     @property
     def max_positions(self) -> int | None:
@@ -190,31 +211,32 @@ class Translator:
             batch = make_batch([(ids[i], []) for i in chunk])
             src, src_len = batch.src.to(self.device), batch.src_len
             limit = self._output_limit(src_len, max_len=max_len, a=max_len_a, b=max_len_b)
-            if sample:
-                hyps = search_sample(
-                    self.model,
-                    src,
-                    src_len,
-                    max_len=limit,
-                    n=n_best,
-                    temperature=temperature,
-                    top_k=top_k,
-                    top_p=top_p,
-                    generator=generator,
-                )
-            elif beam_size == 1 and n_best == 1 and not length_penalty:
-                hyps = greedy(self.model, src, src_len, max_len=limit, need_attention=attention)
-            else:
-                hyps = beam_search(
-                    self.model,
-                    src,
-                    src_len,
-                    beam_size=beam_size,
-                    length_penalty=DEFAULT_LENGTH_PENALTY if length_penalty is None else length_penalty,
-                    n_best=n_best,
-                    max_len=limit,
-                    need_attention=attention,
-                )
+            with self.precision.autocast():
+                if sample:
+                    hyps = search_sample(
+                        self.model,
+                        src,
+                        src_len,
+                        max_len=limit,
+                        n=n_best,
+                        temperature=temperature,
+                        top_k=top_k,
+                        top_p=top_p,
+                        generator=generator,
+                    )
+                elif beam_size == 1 and n_best == 1 and not length_penalty:
+                    hyps = greedy(self.model, src, src_len, max_len=limit, need_attention=attention)
+                else:
+                    hyps = beam_search(
+                        self.model,
+                        src,
+                        src_len,
+                        beam_size=beam_size,
+                        length_penalty=DEFAULT_LENGTH_PENALTY if length_penalty is None else length_penalty,
+                        n_best=n_best,
+                        max_len=limit,
+                        need_attention=attention,
+                    )
             for row, i in enumerate(chunk):
                 results[i] = Translation(
                     source=lines[i],

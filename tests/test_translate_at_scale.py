@@ -118,6 +118,19 @@ def test_quantize_is_refused_on_a_gpu_and_for_an_unknown_kind(checkpoint):
         Translator.from_checkpoint(checkpoint, quantize="int4")
 
 
+def test_bf16_translates_nearly_as_fp32_and_fp16_or_int8_with_it_are_one_line_errors(checkpoint, tmp_path, capsys):
+    source = write(tmp_path / "in.en", LINES)
+    status, out, err = translate(capsys, "--checkpoint", checkpoint, "--input", source, "--precision", "bf16")
+    assert status == 0, err
+    fp32 = Translator.from_checkpoint(checkpoint).translate(LINES, beam_size=5)
+    bf16 = out.splitlines()
+    assert len(bf16) == len(LINES) and sum(a == b for a, b in zip(bf16, fp32)) >= len(LINES) // 2
+    for bad in (["--precision", "fp16", "--device", "cpu"], ["--precision", "bf16", "--quantize", "int8"]):
+        status, _, err = translate(capsys, "--checkpoint", checkpoint, "--input", source, *bad)
+        assert status == 2
+        assert_one_line_error(err)
+
+
 def test_several_checkpoints_translate_as_one_ensemble(checkpoint, other_checkpoint, tmp_path, capsys):
     source = write(tmp_path / "in.en", LINES)
     status, out, err = translate(capsys, "--checkpoint", checkpoint, other_checkpoint, "--input", source)

@@ -58,6 +58,13 @@ def add_search_options(parser: argparse.ArgumentParser) -> None:
         "(README's Benchmarks has the figures)",
     )
     parser.add_argument(
+        "--precision",
+        choices=["fp32", "bf16", "fp16"],
+        default="fp32",
+        help="run the model under autocast in bf16 or fp16 (fp16: GPU only); the search adds up "
+        "log-probabilities in fp32 (default: fp32)",
+    )
+    parser.add_argument(
         "--device", default="auto", help="cpu, cuda, cuda:1, or auto: cuda when there is one (default: auto)"
     )
     search = parser.add_argument_group("search")
@@ -122,7 +129,9 @@ def load_translator(args: argparse.Namespace, options: dict) -> Translator:
     if args.quantize and device.type != "cpu":
         raise UsageError(f"--quantize {args.quantize} runs on the CPU only; add --device cpu")
     try:
-        translator = Translator.from_checkpoint(args.checkpoint, device, quantize=args.quantize)
+        translator = Translator.from_checkpoint(
+            args.checkpoint, device, quantize=args.quantize, precision=args.precision
+        )
     except CheckpointError:
         raise
     except ValueError as e:  # an ensemble of models with different vocabularies

@@ -46,6 +46,10 @@ def run_rnn(rnn: nn.Module, x: Tensor, lengths: Tensor | None = None, hx=None):
     """Run ``rnn`` over batch-first ``x``; with ``lengths``, padding is skipped entirely
     (masked for the scratch version, packed for torch's, and its int8 twins), so it never
     reaches the final states."""
+    if x.device.type == "cpu" and torch.is_autocast_enabled("cpu"):
+        # oneDNN has no bf16 LSTM on most CPUs: the recurrence runs in fp32, the layers around it in bf16
+        with torch.autocast("cpu", enabled=False):
+            return run_rnn(rnn, x.float(), lengths, _to_float(hx))
     if isinstance(rnn, ScratchRNN):
         if lengths is None:
             lengths = torch.full((x.size(0),), x.size(1))
@@ -58,3 +62,10 @@ def run_rnn(rnn: nn.Module, x: Tensor, lengths: Tensor | None = None, hx=None):
     out, final = rnn(packed, hx)
     out, _ = pad_packed_sequence(out, batch_first=True, total_length=x.size(1))
     return out, final
+
+
+def _to_float(hx):
+    """An initial state (h, or an LSTM's (h, c), or None) in fp32."""
+    if hx is None:
+        return None
+    return tuple(h.float() for h in hx) if isinstance(hx, tuple) else hx.float()
