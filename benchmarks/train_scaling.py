@@ -1,12 +1,14 @@
 """Training throughput against the number of processes and the number format, in one run.
 
-    python benchmarks/train_scaling.py [--steps 150] [--processes 1 2] [--arch rnn transformer]
+    python benchmarks/train_scaling.py [--steps 150] [--processes 1 2] [--arch rnn transformer] [--bf16] [--compile]
 
 For each architecture (its default recipe, on the real corpus): target tokens/s with 1, 2, ...
-processes on this machine (torchrun, gloo, the machine's cores shared out evenly), and with one
-process in bf16 against fp32; and with --accum-steps 2 against 1 (the same update in pieces:
-what it costs). tokens/s is read from metrics.jsonl, leaving out the first window of
---log-every steps (start-up); the global batch, and so the work per step, is the same in every
+processes on this machine (torchrun, gloo, the machine's cores shared out evenly); with
+--accum-steps 2 against 1 (the same update in pieces: what it costs); and with --bf16, one
+process in bf16 (slow on a CPU without native bf16 arithmetic: AVX512-BF16 or AMX); with
+--compile, one process with torch.compile (its compilation included in the wall time, not in
+tokens/s). tokens/s is read from metrics.jsonl, leaving out the first window of --log-every
+steps (start-up); the global batch, and so the work per step, is the same in every
 configuration. Scaling efficiency is N-process tokens/s / (N x 1-process tokens/s), the usual
 definition, which on a machine whose cores one process already uses is at most 1 / N.
 
@@ -54,6 +56,8 @@ def main() -> None:
     parser.add_argument("--log-every", type=int, default=25)
     parser.add_argument("--processes", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--arch", nargs="+", default=["rnn", "transformer"])
+    parser.add_argument("--bf16", action="store_true", help="also one process in bf16")
+    parser.add_argument("--compile", action="store_true", help="also one process with --compile")
     parser.add_argument("--json", type=Path, default=ROOT / "benchmarks" / "train_scaling.jsonl")
     args = parser.parse_args()
 
@@ -67,8 +71,11 @@ def main() -> None:
     print(f"{'arch':<12} {'configuration':<22} {'tok/s':>8} {'vs base':>8} {'efficiency':>10}")
     for arch in args.arch:
         configurations = [(f"{n} process{'es' if n > 1 else ''}", n, []) for n in args.processes]
-        configurations += [("1 process, bf16", 1, ["--precision", "bf16"])]
         configurations += [("1 process, accum 2", 1, ["--accum-steps", "2"])]
+        if args.bf16:
+            configurations += [("1 process, bf16", 1, ["--precision", "bf16"])]
+        if args.compile:
+            configurations += [("1 process, compile", 1, ["--compile"])]
         base = None
         for name, processes, extra in configurations:
             result = train(arch, processes, args.steps, args.log_every, extra)

@@ -144,6 +144,9 @@ class TrainConfig:
     precision: Literal["fp32", "bf16", "fp16"] = option(
         "fp32", "autocast the forward pass to bf16 (CPU or GPU) or fp16 (GPU, with a gradient scaler)"
     )
+    compile: bool = option(
+        False, "torch.compile the model's forward pass (its first steps compile; measured slower on a 2-core CPU)"
+    )
     epochs: int = option(20, at_least=0)
     max_steps: int = option(0, "stop after this many updates (0: no limit)", at_least=0)
     time_budget: float = option(0.0, "minutes of wall clock, validation included (0: none)", at_least=0)

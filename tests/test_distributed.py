@@ -237,6 +237,15 @@ def test_fp16_is_refused_on_the_cpu_in_one_line(corpus, tmp_path, capsys):
     assert capsys.readouterr().err.strip() == "error: --precision fp16 needs a GPU; on the CPU use bf16"
 
 
+def test_compile_compiles_the_trained_model_itself(corpus, tmp_path, monkeypatch):
+    """The compilation itself takes minutes on a 2-core CPU (benchmarks/train_scaling.py --compile
+    runs it); here only that the module trained and saved is the one compiled."""
+    compiled = []
+    monkeypatch.setattr(torch.nn.Module, "compile", lambda module, *a, **k: compiled.append(type(module).__name__))
+    assert main(tiny_run(corpus, tmp_path, "--max-steps", "2", "--compile")) == 0
+    assert compiled == ["RNNSeq2Seq"]
+
+
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 @pytest.mark.parametrize("precision", ["fp32", "bf16", "fp16"])
 def test_training_and_translation_run_on_the_gpu(corpus, tmp_path, precision):

@@ -15,7 +15,8 @@ from nmt.files import atomic_write
 from nmt.learner import Learner
 
 # What a resumed run may change: when it stops (the stopping rule is given again at every resume,
-# as the resume command printed at a stop shows), where it runs, and how it reports and saves.
+# as the resume command printed at a stop shows), where and how it computes (a run may move to a
+# machine with more memory, a GPU, or another number of processes), and how it reports and saves.
 # Everything else would make it another run than the one being continued.
 STOPPING_RULE = ("epochs", "max_steps", "time_budget")
 MAY_CHANGE_ON_RESUME = {
@@ -23,6 +24,9 @@ MAY_CHANGE_ON_RESUME = {
     "patience",
     "device",
     "threads",
+    "accum_steps",
+    "precision",
+    "compile",
     "log_every",
     "save_every",
     "keep_checkpoints",

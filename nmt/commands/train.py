@@ -143,6 +143,8 @@ def _train(config: Config, run_dir: Path, device: torch.device, team: Team, *, r
     valid_groups = corpora.group_by_source(splits.valid)[: config.train.valid_bleu_sentences]
 
     model.to(device)
+    if config.train.compile:
+        model.compile()  # in place: the weights keep their names, so checkpoints are unchanged
     _fork_random_streams(team, config.train.seed, step=0)
     adam = torch.optim.AdamW if config.train.optimizer == "adamw" else torch.optim.Adam
     optimizer = adam(model.parameters(), lr=config.train.lr, weight_decay=config.train.weight_decay)
