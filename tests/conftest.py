@@ -37,6 +37,15 @@ def short_sentences(real_corpus, tmp_path_factory):
     return path
 
 
+@pytest.fixture(scope="session")
+def corpus(real_corpus, tmp_path_factory) -> Path:
+    """200 short real English/French pairs as a tab file: what the tiny training runs learn from."""
+    pairs = [(en, fr) for en, fr in read_corpus(real_corpus) if len(en.split()) <= 4]
+    path = tmp_path_factory.mktemp("corpus") / "short.txt"
+    path.write_text("".join(f"{en}\t{fr}\n" for en, fr in pairs[:: len(pairs) // 200][:200]), encoding="utf-8")
+    return path
+
+
 @pytest.fixture(autouse=True)
 def _one_thread_and_a_fixed_seed():
     """Every model in the tests is tiny: a second thread only adds synchronisation, and on a

@@ -28,18 +28,8 @@ from nmt.commands.train import check_run_dir, main
 from nmt.learner import Learner
 from nmt.loss import Loss, sequence_loss
 from nmt.models.seq2seq import RNNSeq2Seq
-from nmt.readers import read_corpus
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-@pytest.fixture(scope="module")
-def corpus(real_corpus, tmp_path_factory) -> Path:
-    """200 short real English/French pairs as a tab file."""
-    pairs = [(en, fr) for en, fr in read_corpus(real_corpus) if len(en.split()) <= 4]
-    path = tmp_path_factory.mktemp("corpus") / "short.txt"
-    path.write_text("".join(f"{en}\t{fr}\n" for en, fr in pairs[:: len(pairs) // 200][:200]), encoding="utf-8")
-    return path
 
 
 def tiny_run(corpus, run_dir, *extra) -> list[str]:
