@@ -1,7 +1,9 @@
 """Number formats for training and translation: fp32, or autocast to bf16 or fp16.
 
-Autocast runs the matrix products in the 16-bit format and keeps what needs the range or the
-precision (softmax, the loss, the weights and their updates) in fp32. fp16's narrow range also
+Autocast runs the matrix products in the 16-bit format and the operations on its fp32 list (the
+cross-entropy loss among them) in fp32; the weights and their updates stay fp32 throughout. On a
+CPU a softmax under bf16 autocast stays bf16, which is why the search takes its log-probabilities
+in fp32 itself. fp16's narrow range also
 needs the loss scaled up before the backward pass, so that small gradients do not vanish: a
 gradient scaler does that, and skips the update whenever the scale was too large (then lowers
 it). bf16 has fp32's range and needs no scaler.

@@ -160,32 +160,31 @@ def _train(config: Config, run_dir: Path, device: torch.device, team: Team, *, r
         GradientClip(config.train.clip_norm),
         StopRule(max_steps=config.train.max_steps, time_budget=config.train.time_budget * 60),
     ]
-    leader_callbacks = [
-        Validator(
-            loss_batches=valid_batches,
-            loss_fn=_batch_loss,
-            sources=[s for s, _ in valid_groups],
-            references=[refs for _, refs in valid_groups],
-            translate=translate,
-            bleu=bleu,
-            every=config.train.valid_every,
-        ),
-        EarlyStopping(config.train.patience),
-        Checkpointer(
-            run_dir,
-            lambda: {
-                "config": config.to_dict(),
-                "tokenizers": tokenizers_payload(src_tok, trg_tok),
-                "corpus": splits.fingerprint,
-            },
-            keep=config.train.keep_checkpoints,
-            save_every=config.train.save_every * 60,
-        ),
-        ProgressBar(lambda epoch: len(train_data.epoch_batches(epoch))),
-    ]
-    if team.leader:
-        sinks = _metrics_sinks(run_dir, config, splits.fingerprint)
-        callbacks += [*leader_callbacks, MetricsLog(sinks, every=config.train.log_every)]
+    if team.leader:  # the others compute their pieces of each batch and nothing else
+        callbacks += [
+            Validator(
+                loss_batches=valid_batches,
+                loss_fn=_batch_loss,
+                sources=[s for s, _ in valid_groups],
+                references=[refs for _, refs in valid_groups],
+                translate=translate,
+                bleu=bleu,
+                every=config.train.valid_every,
+            ),
+            EarlyStopping(config.train.patience),
+            Checkpointer(
+                run_dir,
+                lambda: {
+                    "config": config.to_dict(),
+                    "tokenizers": tokenizers_payload(src_tok, trg_tok),
+                    "corpus": splits.fingerprint,
+                },
+                keep=config.train.keep_checkpoints,
+                save_every=config.train.save_every * 60,
+            ),
+            ProgressBar(lambda epoch: len(train_data.epoch_batches(epoch))),
+            MetricsLog(_metrics_sinks(run_dir, config, splits.fingerprint), every=config.train.log_every),
+        ]
     if config.train.teacher_forcing < 1:
         t = config.train
         callbacks.append(
@@ -346,6 +345,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return fail(e, Exit.USAGE)
     except (CorpusError, CheckpointError, TrainingError, OSError) as e:  # OSError: e.g. a full disk under metrics.jsonl
         return fail(e, Exit.ERROR)
-    if "RANK" not in os.environ or os.environ["RANK"] == "0":
+    if int(os.environ.get("RANK", "0")) == 0:  # under torchrun, the leader speaks
         print(f"checkpoints: {run_dir / 'best.pt'} (best validation BLEU), {run_dir / 'last.pt'} (latest)")
     return Exit.OK
