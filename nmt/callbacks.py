@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from torch import Tensor
 
 from nmt.checkpoint import rng_state, save_checkpoint
 from nmt.learner import (
@@ -73,47 +74,78 @@ class StopOnSignal(Callback):
 
 
 class SkipNonFiniteLoss(Callback):
-    """A NaN/inf loss, or gradient (an overflow in the backward pass), skips its step before
-    the optimizer sees it; ``patience`` such steps in a row stop training with an error (the
-    checkpoints on disk are the last good ones: nothing is saved from a broken model)."""
+    """A NaN/inf loss, or gradient (an overflow in the backward pass), skips its update: the
+    optimizer never applies it, though the step counts. The check and its counts stay on the
+    device and are read every ``every`` steps and before each validation (so that no checkpoint
+    follows a streak): there the skips are logged, and ``patience`` in a row stop training with
+    an error. The checkpoints on disk are then the last good ones."""
 
     order = -5  # before clipping, which would spread one NaN over every gradient
 
-    def __init__(self, patience: int = 10):
+    def __init__(self, patience: int = 10, every: int = 100):
         self.patience = patience
-        self.in_a_row = 0
-        self.skipped = 0
-
-    def after_loss(self):
-        if not torch.isfinite(self.learner.loss):
-            self._skip("loss")
+        self.every = every
+        self.in_a_row: Tensor | int = 0  # skipped updates up to the latest, on the device
+        self.longest: Tensor | int = 0  # the longest run of them since the last reading
+        self.skipped: Tensor | int = 0
+        self.reported = 0  # skips already logged
+        self.since = 1  # the first step not read yet
 
     def after_backward(self):
-        if self.learner.precision.scaler.is_enabled():  # fp16: the scaler skips overflowing steps itself
-            return
-        grads = [p.grad for p in self.learner.model.parameters() if p.grad is not None]
-        if not torch.stack([torch.isfinite(g).all() for g in grads]).all():
-            self._skip("gradient")
+        learner = self.learner
+        bad = ~torch.isfinite(learner.loss)
+        if not learner.precision.scaler.is_enabled():  # fp16: the scaler skips overflowing gradients itself
+            grads = [p.grad for p in learner.model.parameters() if p.grad is not None]
+            bad |= ~torch.isfinite(torch.nn.utils.get_total_norm(grads, norm_type=math.inf))  # max |g|: no overflow
+        learner.skip_update = bad if learner.skip_update is None else learner.skip_update | bad
+        self.in_a_row = (self.in_a_row + bad) * bad
+        self.longest = torch.clamp(self.in_a_row, min=self.longest)  # a tensor on the device, or 0
+        self.skipped = self.skipped + bad
 
     def after_step(self):
-        self.in_a_row = 0
+        if self.learner.step % self.every == 0:
+            self._read()
 
-    def _skip(self, what: str):
-        self.in_a_row += 1
-        self.skipped += 1
-        log.warning("step %d: non-finite %s, step skipped (%d in a row)", self.learner.step + 1, what, self.in_a_row)
-        if self.in_a_row >= self.patience:
-            raise TrainingError(
-                f"{self.in_a_row} steps in a row with a non-finite loss or gradient: stopping; "
-                f"lower --lr or check the data"
+    def after_validate(self):
+        self._read()
+
+    def _read(self):
+        step = self.learner.step
+        in_a_row, longest, skipped = self._counts()
+        if skipped > self.reported:
+            log.warning(
+                "steps %d-%d: updates skipped for a non-finite loss or gradient: %d (%d in a row at most)",
+                self.since,
+                step,
+                skipped - self.reported,
+                longest,
             )
-        raise CancelBatchException
+        if longest >= self.patience:
+            raise TrainingError(
+                f"{longest} steps in a row with a non-finite loss or gradient: stopping; lower --lr or check the data"
+            )
+        self.in_a_row, self.longest, self.skipped = in_a_row, in_a_row, skipped
+        self.reported, self.since = skipped, step + 1
+
+    def _counts(self) -> tuple[int, int, int]:
+        """(in_a_row, longest, skipped) read from the device: the host waits for it here."""
+        return int(self.in_a_row), int(self.longest), int(self.skipped)
 
     def state_dict(self):
-        return {"skipped": self.skipped, "in_a_row": self.in_a_row}
+        in_a_row, longest, skipped = self._counts()
+        return {
+            "skipped": skipped,
+            "in_a_row": in_a_row,
+            "longest": longest,
+            "reported": self.reported,
+            "since": self.since,
+        }
 
     def load_state_dict(self, state):
         self.skipped, self.in_a_row = state["skipped"], state["in_a_row"]
+        self.longest = state.get("longest", self.in_a_row)
+        self.reported = state.get("reported", self.skipped)
+        self.since = state.get("since", 1)
 
 
 class SkipOutOfMemory(Callback):

@@ -59,14 +59,21 @@ class Batch:
         )
 
     def to(self, device: torch.device | str) -> Batch:
-        non_blocking = torch.device(device).type == "cuda"
         return Batch(
-            src=self.src.to(device, non_blocking=non_blocking),
+            src=_moved(self.src, device),
             src_len=self.src_len,
-            trg_in=self.trg_in.to(device, non_blocking=non_blocking),
-            trg_out=self.trg_out.to(device, non_blocking=non_blocking),
+            trg_in=_moved(self.trg_in, device),
+            trg_out=_moved(self.trg_out, device),
             n_tokens=self.n_tokens,
         )
+
+
+def _moved(tensor: Tensor, device: torch.device | str) -> Tensor:
+    """To a GPU from pinned memory, without waiting: a copy from pageable memory would first wait
+    for the GPU to finish its queue."""
+    if torch.device(device).type != "cuda":
+        return tensor.to(device)
+    return tensor.pin_memory().to(device, non_blocking=True)
 
 
 def make_batch(examples: Sequence[Example]) -> Batch:

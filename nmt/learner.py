@@ -23,6 +23,11 @@ validations). A callback stops things by raising
 ``interrupted``: the run is paused rather than finished, so nothing that an uninterrupted run
 would not do (a final validation) may happen before it is saved.
 
+Raising needs a decision on the host. A check on the device's numbers (is this loss finite?)
+would make the host wait for a GPU at every step, so such a callback sets ``skip_update``
+instead, a flag on the device: the optimizer leaves the weights and its own state as they were,
+and the step still counts (``after_step`` fires; schedules move on).
+
 Progress is kept as (``epoch``, ``batch_in_epoch``): the next batch to run. A checkpoint
 taken at any event resumes from exactly there.
 
@@ -116,6 +121,7 @@ class Learner:
         self.loss: Tensor | None = None  # the objective of that update, once computed; the latest between batches
         self.cross_entropy: Tensor | None = None  # its plain cross-entropy, which is what gets reported
         self.out_of_memory = False  # a piece of that update ran out of memory, on some process
+        self.skip_update: Tensor | None = None  # set by callbacks before the step: true skips it, on the device
         self.budget_used = 0.0  # the fraction of the time budget used at the latest batch's end (StopRule's)
         self.failed = False  # the fit ended in an error: nothing may be saved from this model
         self.interrupted = False  # the fit was paused (a signal): save it as it is, to resume later
@@ -173,9 +179,10 @@ class Learner:
             self._forward_backward()
             self.fire("after_loss")
             self.precision.scaler.unscale_(self.opt)  # clipping and checks see the true gradients
+            self.skip_update = None
             try:
                 self.fire("after_backward")
-                self.precision.scaler.step(self.opt)
+                self._optimizer_step()
             finally:
                 self.precision.scaler.update()
             self.step += 1
@@ -217,6 +224,23 @@ class Learner:
         # DistributedDataParallel averages over the processes, and the weights already sum to one
         self.precision.scaler.scale(objective * (weight * self.team.size)).backward()
         return objective, cross_entropy
+
+    def _optimizer_step(self) -> None:
+        """The update, unless a callback flagged it in ``skip_update``. A fused optimizer takes the
+        flag as its ``found_inf`` and skips on the device, so the host never waits to read it (as
+        a GPU would make it, every step); other optimizers read it here. Under fp16 the gradient
+        scaler passes its own flag: a non-finite loss gives non-finite gradients, which it skips."""
+        skip = self.skip_update
+        if skip is None or self.precision.scaler.is_enabled():
+            self.precision.scaler.step(self.opt)
+        elif all(group.get("fused") for group in self.opt.param_groups):
+            self.opt.found_inf = skip.float()
+            try:
+                self.opt.step()
+            finally:
+                del self.opt.found_inf
+        elif not skip:
+            self.opt.step()
 
     def _share_loss(self, objective, cross_entropy, out_of_memory: bool, plain: bool) -> None:
         if self.team.size == 1:

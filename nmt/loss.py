@@ -28,7 +28,8 @@ def sequence_loss(logits: Tensor, trg_out: Tensor, *, label_smoothing: float = 0
         return Loss(cross_entropy, cross_entropy)
     log_probs = logits.float().log_softmax(dim=-1)  # (tokens, vocab)
     cross_entropy = F.nll_loss(log_probs, target, ignore_index=PAD)
-    real = target != PAD
+    real = target != PAD  # (tokens,)
     outputs = log_probs.size(-1) - 2
-    uniform = -(log_probs.sum(-1) - log_probs[:, PAD] - log_probs[:, SOS])[real].mean() / outputs
+    spread = -(log_probs.sum(-1) - log_probs[:, PAD] - log_probs[:, SOS]) / outputs  # (tokens,)
+    uniform = (spread * real).sum() / real.sum()  # the mean over real tokens; indexing by a mask would wait for a GPU
     return Loss((1 - label_smoothing) * cross_entropy + label_smoothing * uniform, cross_entropy)

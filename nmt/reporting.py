@@ -8,6 +8,7 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 
+import torch
 from tqdm import tqdm
 
 from nmt.learner import Callback
@@ -29,8 +30,10 @@ class MetricsLog(Callback):
         self._reset()
 
     def _reset(self):
-        # Sums stay tensors until a line is written: reading them every step would wait for the device.
-        self.loss_sum, self.objective_sum, self.tokens, self.since = 0.0, None, 0, time.monotonic()
+        # Sums stay on the device until a line is written: reading them every step would make the
+        # host wait for a GPU every step. ``counted`` are the tokens of the updates not skipped.
+        self.loss_sum, self.objective_sum, self.counted = 0.0, None, 0.0
+        self.tokens, self.since = 0, time.monotonic()
 
     def _when(self) -> dict:
         return {"step": self.learner.step, "epoch": self.learner.epoch, "minutes": self.learner.elapsed / 60}
@@ -39,38 +42,46 @@ class MetricsLog(Callback):
         for sink in self.sinks:
             sink.write(record)
 
-    def after_loss(self):
-        learner, n = self.learner, self.learner.batch.n_tokens
-        self.loss_sum = self.loss_sum + learner.cross_entropy.detach() * n
-        if learner.loss is not learner.cross_entropy:  # label smoothing: the objective is logged beside
-            self.objective_sum = (self.objective_sum or 0.0) + learner.loss.detach() * n
-        self.tokens += n
-
     def after_step(self):
-        if self.learner.step % self.every == 0 and self.tokens:
-            seconds = time.monotonic() - self.since
-            self._write(
-                {
-                    **self._when(),
-                    "train_loss": float(self.loss_sum) / self.tokens,  # plain cross-entropy, as valid_loss
-                    **self._objective(),
-                    "tokens_per_s": self.tokens / max(seconds, 1e-9),
-                    "lr": self.learner.opt.param_groups[0]["lr"],
-                }
-            )
-            self._reset()
+        learner, n = self.learner, self.learner.batch.n_tokens
+        skip = learner.skip_update if learner.skip_update is not None else torch.tensor(False)
+        self.loss_sum = self.loss_sum + torch.where(skip, 0.0, learner.cross_entropy.detach() * n)  # NaN stays out
+        if learner.loss is not learner.cross_entropy:  # label smoothing: the objective is logged beside
+            self.objective_sum = (self.objective_sum or 0.0) + torch.where(skip, 0.0, learner.loss.detach() * n)
+        self.counted = self.counted + torch.where(skip, 0, n)
+        self.tokens += n
+        if learner.step % self.every == 0:
+            self._write_training()
 
-    def _objective(self) -> dict:
-        """The label-smoothed objective, under its own name, when it is not the cross-entropy."""
-        return {} if self.objective_sum is None else {"train_smoothed_loss": float(self.objective_sum) / self.tokens}
+    def _write_training(self):
+        seconds = time.monotonic() - self.since
+        counted, loss_sum, objective_sum = self._sums()
+        losses = {"train_loss": loss_sum / counted} if counted else {}  # plain cross-entropy, as valid_loss
+        if counted and objective_sum is not None:  # the label-smoothed objective, under its own name
+            losses["train_smoothed_loss"] = objective_sum / counted
+        self._write(
+            {
+                **self._when(),
+                **losses,
+                "tokens_per_s": self.tokens / max(seconds, 1e-9),
+                "lr": self.learner.opt.param_groups[0]["lr"],
+            }
+        )
+        self._reset()
+
+    def _sums(self) -> tuple[float, float, float | None]:
+        """(counted, loss_sum, objective_sum), read from the device: the host waits for it here."""
+        objective = None if self.objective_sum is None else float(self.objective_sum)
+        return float(self.counted), float(self.loss_sum), objective
 
     def state_dict(self):  # the steps since the last line written
-        objective = None if self.objective_sum is None else float(self.objective_sum)
-        return {"loss_sum": float(self.loss_sum), "objective_sum": objective, "tokens": self.tokens}
+        counted, loss_sum, objective = self._sums()
+        return {"loss_sum": loss_sum, "objective_sum": objective, "tokens": self.tokens, "counted": counted}
 
     def load_state_dict(self, state):
         self.loss_sum, self.tokens = state["loss_sum"], state["tokens"]
         self.objective_sum = state.get("objective_sum")
+        self.counted = state.get("counted", self.tokens)
 
     def after_validate(self):
         self._validation()
@@ -105,8 +116,9 @@ class ProgressBar(Callback):
 
     order = 60
 
-    def __init__(self, batches_per_epoch: Callable[[int], int]):
+    def __init__(self, batches_per_epoch: Callable[[int], int], every: int = 10):
         self.batches_per_epoch = batches_per_epoch
+        self.every = every  # batches between readings of the loss, each a wait for the device
         self.bar = None
 
     def before_epoch(self):
@@ -127,7 +139,7 @@ class ProgressBar(Callback):
             return
         self.tokens += self.learner.batch.n_tokens
         self.bar.update(1)
-        if self.bar.n % 10 == 0 and self.learner.cross_entropy is not None:
+        if self.bar.n % self.every == 0 and self.learner.cross_entropy is not None:
             loss = self.learner.cross_entropy.item()
             self.bar.set_postfix(
                 loss=f"{loss:.3f}",

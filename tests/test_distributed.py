@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 import torch
 
+import nmt.commands.train
 from nmt.commands.train import main
 from nmt.data import Share, share_of, split_by_tokens
 from nmt.translator import Translator
@@ -243,3 +244,30 @@ def test_training_and_translation_run_on_the_gpu(corpus, tmp_path, precision):
     assert all(loss == loss for _, loss in losses(tmp_path))
     translator = Translator.from_checkpoint(tmp_path / "last.pt", "cuda", precision=precision)
     assert len(translator.translate(["I see.", "Tom is here."], beam_size=3)) == 2
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.parametrize("precision", ["fp32", "bf16", "fp16"])
+def test_a_training_step_on_the_gpu_never_waits_for_it(corpus, tmp_path, monkeypatch, precision):
+    """From moving the batch to the step's last callback, the host only queues work: any
+    operation that waits for the GPU (reading a loss, a copy from pageable memory) fails. Only
+    the steps that end a --log-every window read the device."""
+
+    class StrictDevice(nmt.commands.train.DeviceCallback):
+        def before_batch(self):
+            if (self.learner.step + 1) % 4:
+                torch.cuda.set_sync_debug_mode("error")
+            super().before_batch()
+
+        def after_batch(self):  # first of the after_batch callbacks: every after_step has run
+            torch.cuda.set_sync_debug_mode("default")
+
+    monkeypatch.setattr(nmt.commands.train, "DeviceCallback", StrictDevice)
+    flags = "--arch transformer --d-model 32 --heads 2 --ff-size 64 --layers 1 --tokenizer word --valid-size 10"
+    flags += " --test-size 0 --valid-bleu-sentences 10 --batch-tokens 0 --batch-size 16 --log-every 4"
+    flags += " --label-smoothing 0.1 --max-steps 8 --device cuda --precision " + precision
+    try:
+        assert main(["--corpus", str(corpus), *flags.split(), "--run-dir", str(tmp_path)]) == 0
+    finally:
+        torch.cuda.set_sync_debug_mode("default")
+    assert [step for step, _ in losses(tmp_path)] == [4, 8]

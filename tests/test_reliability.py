@@ -154,9 +154,16 @@ def test_a_signalled_run_saves_last_pt_and_resumes_exactly_like_an_uninterrupted
 # A process killed while it saves --------------------------------------------------------------
 
 KILLED_SAVE = """
-import sys, torch
+import sys, time, torch
 from nmt.checkpoint import save_checkpoint
-save_checkpoint(sys.argv[1], {"model": {"w": torch.zeros(12_500_000)}})  # 50 MB: slow enough to be killed midway
+
+def save_to_a_stalling_disk(obj, f):  # half of it written, then the process is killed
+    f.write(b"PK" * 1000)
+    f.flush()
+    time.sleep(60)
+
+torch.save = save_to_a_stalling_disk
+save_checkpoint(sys.argv[1], {"model": {"w": torch.zeros(3)}})
 """
 
 
@@ -250,32 +257,53 @@ def poison_losses(monkeypatch):
 
 
 @pytest.mark.parametrize("what", ["loss", "gradient"])
-def test_a_nan_loss_or_gradient_skips_its_step_and_is_counted(corpus, tmp_path, poison_losses, caplog, what):
+def test_a_nan_loss_or_gradient_skips_its_update_and_is_counted(corpus, tmp_path, poison_losses, caplog, what):
+    constant_rate = ("--scheduler", "none", "--log-every", "2")  # a deadline schedule would depend on --max-steps
+    assert main(tiny_run(corpus, tmp_path / "three", "--max-steps", "3", *constant_rate)) == 0
     poison_losses({4}, gradient=what == "gradient")
-    assert main(tiny_run(corpus, tmp_path, "--max-steps", "10", "--log-every", "1")) == 0
-    assert f"step 4: non-finite {what}, step skipped" in caplog.text
-    last = load_checkpoint(tmp_path / "last.pt")
-    assert last["callbacks"]["SkipNonFiniteLoss"]["skipped"] == 1
-    losses = train_losses(tmp_path)
-    assert [step for step, _ in losses] == list(range(1, 11))  # the skipped batch took no step
-    assert all(math.isfinite(loss) for _, loss in losses)
-    assert all(torch.isfinite(w).all() for w in last["model"].values())
+    assert main(tiny_run(corpus, tmp_path / "four", "--max-steps", "4", *constant_rate)) == 0
+    assert "steps 3-4: updates skipped for a non-finite loss or gradient: 1 (1 in a row at most)" in caplog.text
+    three, four = load_checkpoint(tmp_path / "three/last.pt"), load_checkpoint(tmp_path / "four/last.pt")
+    assert four["callbacks"]["SkipNonFiniteLoss"]["skipped"] == 1
+    assert four["progress"]["step"] == 4  # the step counts, but changed nothing:
+    assert all(torch.equal(three["model"][name], w) for name, w in four["model"].items())
+    moments = [(s["step"], s["exp_avg"], s["exp_avg_sq"]) for s in three["optimizer"]["state"].values()]
+    assert all(
+        all(torch.equal(a, b) for a, b in zip(mine, (s["step"], s["exp_avg"], s["exp_avg_sq"])))
+        for mine, s in zip(moments, four["optimizer"]["state"].values())
+    )
+    assert all(math.isfinite(loss) for _, loss in train_losses(tmp_path / "four"))  # the NaN is left out
+
+
+def test_the_training_loss_of_a_window_leaves_out_the_skipped_update(corpus, tmp_path, poison_losses):
+    assert main(tiny_run(corpus, tmp_path / "every", "--max-steps", "4", "--log-every", "1")) == 0
+    poison_losses({2}, gradient=True)  # the loss itself stays finite
+    assert main(tiny_run(corpus, tmp_path / "poisoned", "--max-steps", "4", "--log-every", "2")) == 0
+    unpoisoned = dict(train_losses(tmp_path / "every"))
+    assert train_losses(tmp_path / "poisoned")[0] == (2, pytest.approx(unpoisoned[1], rel=1e-6))
 
 
 def test_nan_losses_in_a_row_stop_training_with_one_error_and_leave_the_checkpoints_untouched(
     corpus, tmp_path, poison_losses, capsys
 ):
     saved = {}
-    # An epoch is 12 batches: the checkpoints are saved after the first, and the 10 NaN losses
-    # from the start of the second end training before it is over.
+    # An epoch is 12 batches: the checkpoints are saved after the first, and the NaN losses from
+    # the start of the second end training at the validation that closes it, before any save.
     poison_losses(range(13, 1000), then=lambda: saved.update({p.name: p.read_bytes() for p in tmp_path.glob("*.pt")}))
     assert main(tiny_run(corpus, tmp_path, "--max-steps", "100")) == 1
     assert (
         capsys.readouterr().err.strip().splitlines()[-1]
-        == "error: 10 steps in a row with a non-finite loss or gradient: stopping; lower --lr or check the data"
+        == "error: 12 steps in a row with a non-finite loss or gradient: stopping; lower --lr or check the data"
     )
     assert set(saved) == {"best.pt", "last.pt"}
     assert {p.name: p.read_bytes() for p in tmp_path.glob("*.pt")} == saved
+
+
+def test_the_non_finite_check_is_read_every_log_every_steps(corpus, tmp_path, poison_losses, capsys):
+    poison_losses(range(1, 1000))
+    assert main(tiny_run(corpus, tmp_path, "--max-steps", "100", "--log-every", "5")) == 1
+    # read at steps 5 and 10, before the first validation (step 12) would read it
+    assert capsys.readouterr().err.strip().splitlines()[-1].startswith("error: 10 steps in a row")
 
 
 # A full disk ----------------------------------------------------------------------------------

@@ -100,7 +100,12 @@ def resume_command(run_dir: Path, config: Config) -> str:
 
 
 def restore_progress(learner: Learner, checkpoint: dict) -> None:
-    learner.opt.load_state_dict(checkpoint["optimizer"])
+    saved = checkpoint["optimizer"]
+    # The state, with this run's kernels (fused, foreach): a checkpoint from before the optimizer
+    # was fused resumes fused, with its state on the device the fused kernel wants.
+    kernels = [{key: group.get(key) for key in ("fused", "foreach")} for group in learner.opt.param_groups]
+    groups = [{**group, **mine} for group, mine in zip(saved["param_groups"], kernels)]
+    learner.opt.load_state_dict({**saved, "param_groups": groups})
     progress = checkpoint["progress"]
     learner.step, learner.epoch, learner.batch_in_epoch = (
         progress["step"],

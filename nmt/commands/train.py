@@ -147,7 +147,9 @@ def _train(config: Config, run_dir: Path, device: torch.device, team: Team, *, r
         model.compile()  # in place: the weights keep their names, so checkpoints are unchanged
     _fork_random_streams(team, config.train.seed, step=0)
     adam = torch.optim.AdamW if config.train.optimizer == "adamw" else torch.optim.Adam
-    optimizer = adam(model.parameters(), lr=config.train.lr, weight_decay=config.train.weight_decay)
+    # Fused: one kernel for the whole update (on this 2-core CPU 4.4 ms against 18.6 for the default
+    # RNN's 3.6M weights), and it can skip a non-finite update on the device (nmt.learner).
+    optimizer = adam(model.parameters(), lr=config.train.lr, weight_decay=config.train.weight_decay, fused=True)
 
     def translate(model, sources):
         return Translator(model, src_tok, trg_tok, device=device).translate(sources, batch_size=128)
@@ -156,7 +158,7 @@ def _train(config: Config, run_dir: Path, device: torch.device, team: Team, *, r
         DeviceCallback(device),
         StopOnSignal(),
         SkipOutOfMemory(_memory_advice(config.train)),
-        SkipNonFiniteLoss(),
+        SkipNonFiniteLoss(every=config.train.log_every),
         GradientClip(config.train.clip_norm),
         StopRule(max_steps=config.train.max_steps, time_budget=config.train.time_budget * 60),
     ]
@@ -182,7 +184,7 @@ def _train(config: Config, run_dir: Path, device: torch.device, team: Team, *, r
                 keep=config.train.keep_checkpoints,
                 save_every=config.train.save_every * 60,
             ),
-            ProgressBar(lambda epoch: len(train_data.epoch_batches(epoch))),
+            ProgressBar(lambda epoch: len(train_data.epoch_batches(epoch)), every=config.train.log_every),
             MetricsLog(_metrics_sinks(run_dir, config, splits.fingerprint), every=config.train.log_every),
         ]
     if config.train.teacher_forcing < 1:

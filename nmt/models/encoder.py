@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from nmt.models.interface import Encoded, lengths_to_mask
+from nmt.models.interface import Encoded
 from nmt.models.rnn import make_rnn, run_rnn
 from nmt.specials import PAD
 
@@ -38,7 +38,7 @@ class RNNEncoder(nn.Module):
         states = final if isinstance(final, tuple) else (final,)
         return Encoded(
             outputs=outputs,
-            mask=lengths_to_mask(src_len.to(src.device), src.size(1)),
+            mask=src != PAD,  # (batch, src_len); from the lengths, it would wait for their copy to the GPU
             final=torch.stack(
                 [self._per_layer(s) for s in states], dim=2
             ),  # (batch, layers, n_states, directions*hidden)

@@ -28,7 +28,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from nmt.config import ModelConfig
-from nmt.models.interface import Encoded, lengths_to_mask
+from nmt.models.interface import Encoded
+from nmt.specials import PAD
 
 
 class MultiHeadAttention(nn.Module):
@@ -356,7 +357,7 @@ class Transformer(nn.Module):
 
     def encode(self, src: Tensor, src_len: Tensor) -> Encoded:
         """src (batch, src_len) ids, src_len (batch,) -> outputs (batch, src_len, d_model)."""
-        mask = lengths_to_mask(src_len.to(src.device), src.size(1))  # (batch, src_len)
+        mask = src != PAD  # (batch, src_len); from the lengths, it would wait for their copy to the GPU
         attend = attention_mask(mask)
         x = self.dropout(self.src_positions(self.src_embed(src) * self.scale))  # (batch, src_len, d_model)
         for layer in self.encoder_layers:
