@@ -4,8 +4,10 @@
 
 For each checkpoint: sentences/s and target tokens/s of greedy search and beam 5 at batch 64
 (the whole test split) and batch 1 (its first --batch-1-sentences), in fp32 and int8, with the
-BLEU of each; the start-up cost of translating one line with translate.py over that of
-``python -c "import torch"``; and the peak RSS of each measurement. ``--baseline REV`` measures
+BLEU of each (and, for a checkpoint that lists its training targets' tokens, fp32 with the full
+output vocabulary too: ``fp32 full``, what the list gains); the start-up cost of translating
+one line with translate.py over that of ``python -c "import torch"``; and the peak RSS of each
+measurement. ``--baseline REV`` measures
 the same fp32 figures with the code of commit REV (checked out into a temporary git worktree),
 interleaved with today's, and prints today's as a ratio to it. Each measurement runs in a
 fresh process (a worker of this script), so peak RSS is its own; timings exclude loading.
@@ -28,10 +30,12 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 SEARCHES = {"greedy": 1, "beam 5": 5}
-HEADER = f"{'search':<8} {'batch':>5} {'weights':<8} {'sent/s':>8} {'tok/s':>8} {'BLEU':>6} {'RSS MB':>7}  ratio"
+HEADER = f"{'search':<8} {'batch':>5} {'weights':<9} {'sent/s':>8} {'tok/s':>8} {'BLEU':>6} {'RSS MB':>7}  ratio"
 
 
-def measure(checkpoint: str, search: str, batch_size: int, sentences: int, quantize: str | None) -> dict:
+def measure(
+    checkpoint: str, search: str, batch_size: int, sentences: int, quantize: str | None, full_vocab: bool = False
+) -> dict:
     """One measurement, in this process, with whichever nmt is first on sys.path."""
     import torch
 
@@ -39,9 +43,9 @@ def measure(checkpoint: str, search: str, batch_size: int, sentences: int, quant
     from nmt.metrics import score
     from nmt.translator import Translator
 
-    # a baseline commit's from_checkpoint may know no quantize
-    quantized = {"quantize": quantize} if quantize else {}
-    translator = Translator.from_checkpoint(checkpoint, **quantized)
+    # a baseline commit's from_checkpoint may know neither quantize nor output_vocab
+    options = ({"quantize": quantize} if quantize else {}) | ({"output_vocab": "full"} if full_vocab else {})
+    translator = Translator.from_checkpoint(checkpoint, **options)
     groups = group_by_source(load_corpus(translator.config.data).test)[:sentences]
     sources, references = [s for s, _ in groups], [r for _, r in groups]
     started = time.perf_counter()
@@ -56,6 +60,12 @@ def measure(checkpoint: str, search: str, batch_size: int, sentences: int, quant
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "threads": torch.get_num_threads(),
     }
+
+
+def lists_outputs(checkpoint: str) -> bool:
+    import torch
+
+    return "output_ids" in torch.load(checkpoint, map_location="cpu", weights_only=True)
 
 
 def in_worker(root: Path, **spec) -> dict:
@@ -129,6 +139,9 @@ def main() -> None:
                         for quantize in (None, "int8"):
                             result = in_worker(ROOT, **spec, sentences=sentences, quantize=quantize)
                             report(args.json, quantize or "fp32", commit.stdout.strip(), spec, result, base)
+                        if lists_outputs(checkpoint):
+                            result = in_worker(ROOT, **spec, sentences=sentences, quantize=None, full_vocab=True)
+                            report(args.json, "fp32 full", commit.stdout.strip(), spec, result, base)
                 for code, root in (("today", ROOT), ("baseline", baseline)):
                     if root is not None:
                         times = startup(root, checkpoint)
@@ -145,7 +158,7 @@ def main() -> None:
 def report(path: Path, weights: str, code: str, spec: dict, result: dict, base: dict | None) -> None:
     ratio = f"{result['sentences_per_s'] / base['sentences_per_s']:.2f}x" if base else ""
     print(
-        f"{spec['search']:<8} {spec['batch_size']:>5} {weights:<8} {result['sentences_per_s']:>8.1f} "
+        f"{spec['search']:<8} {spec['batch_size']:>5} {weights:<9} {result['sentences_per_s']:>8.1f} "
         f"{result['tokens_per_s']:>8.0f} {result['bleu']:>6.2f} {result['peak_rss_mb']:>7.0f}  {ratio}",
         flush=True,
     )

@@ -71,6 +71,7 @@ def average_checkpoints(paths: Sequence[str | Path]) -> dict[str, Any]:
         "config": first["config"],
         "tokenizers": first["tokenizers"],
         "corpus": first.get("corpus"),
+        **({"output_ids": first["output_ids"]} if "output_ids" in first else {}),
         "model": averaged,
         "averaged_from": [str(p) for p in paths],
     }

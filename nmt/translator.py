@@ -20,6 +20,7 @@ from torch import Tensor
 from nmt.checkpoint import load_checkpoint, restore_model
 from nmt.data import make_batch
 from nmt.models.ensemble import Ensemble
+from nmt.models.shortlist import Shortlisted
 from nmt.precision import Precision, PrecisionName
 from nmt.quantize import quantize_int8
 from nmt.search import beam_search, check_sampling_options, check_search_options, greedy, max_output_length
@@ -57,6 +58,8 @@ class Translator:
         precision: PrecisionName = "fp32",
     ):
         self.model = model.eval()
+        # a Shortlisted model searches in positions of its list; translations give token ids
+        self.output_ids = model.output_ids.tolist() if isinstance(model, Shortlisted) else None
         self.precision = Precision(precision, device)  # the search adds up log-probabilities in fp32 whatever this is
         self.src_tok = src_tok
         self.trg_tok = trg_tok
@@ -72,15 +75,20 @@ class Translator:
         *,
         quantize: str | None = None,
         precision: PrecisionName = "fp32",
+        output_vocab: str = "trained",
     ) -> Translator:
         """The model of a checkpoint file, or an ensemble of several (``path`` a list), which
         must share their tokenizers; with ``quantize="int8"``, its CPU int8 twin (nmt.quantize);
-        with ``precision`` bf16 or fp16, run under autocast. The config and corpus are the first
-        checkpoint's."""
+        with ``precision`` bf16 or fp16, run under autocast. ``output_vocab="trained"`` keeps
+        only the output tokens the checkpoints list as seen on the target side in training
+        (nmt.models.shortlist; all of them for checkpoints that list none), ``"full"`` every
+        token. The config and corpus are the first checkpoint's."""
         if quantize and precision != "fp32":
             raise ValueError(f"int8 quantization and {precision} do not mix; choose one")
         if quantize not in (None, "int8"):
             raise ValueError(f"unknown quantization {quantize!r}: the choice is int8")
+        if output_vocab not in ("trained", "full"):
+            raise ValueError(f"unknown output vocabulary {output_vocab!r}: the choice is trained or full")
         if quantize and torch.device(device).type != "cpu":
             raise ValueError("int8 quantization runs on the CPU only; leave out --quantize or use --device cpu")
         paths = [path] if isinstance(path, (str, Path)) else list(path)
@@ -93,6 +101,9 @@ class Translator:
                 raise ValueError(f"{p}: its vocabulary differs from {paths[0]}'s; an ensemble needs one vocabulary")
         if len(restored) > 1:
             model = Ensemble([member for member, *_ in restored])
+        listed = [checkpoint.get("output_ids") for checkpoint in checkpoints]
+        if output_vocab == "trained" and all(listed):
+            model = Shortlisted(model, sorted(set().union(*listed)))
         if quantize:
             model = quantize_int8(model)
         corpus = checkpoints[0].get("corpus")
@@ -102,7 +113,8 @@ class Translator:
     def max_positions(self) -> int | None:
         """The longest source, and output, the model can represent: a Transformer's position
         table has a fixed size; an RNN has no limit (None)."""
-        members = getattr(self.model, "members", [self.model])  # an Ensemble's, or the one model
+        model = self.model.model if isinstance(self.model, Shortlisted) else self.model
+        members = getattr(model, "members", [model])  # an Ensemble's, or the one model
         limits = [m.src_positions.max_positions for m in members if getattr(m, "src_positions", None) is not None]
         return min(limits, default=None)
 
@@ -134,7 +146,7 @@ class Translator:
             check_sampling_options(n=n_best, temperature=temperature, top_k=top_k, top_p=top_p)
         else:
             check_search_options(beam_size=beam_size, n_best=n_best)
-        vocab = len(self.trg_tok)
+        vocab = self.model.trg_vocab_size
         if beam_size > vocab:  # search could run, but a user asking for it has mistaken the option
             raise ValueError(f"a beam of {beam_size} is wider than the target vocabulary ({vocab} tokens)")
         if max_len is not None and max_len < 1:
@@ -238,11 +250,12 @@ class Translator:
                         need_attention=attention,
                     )
             for row, i in enumerate(chunk):
+                tokens = [self._token_ids(t) for t in hyps.tokens[row]]
                 results[i] = Translation(
                     source=lines[i],
-                    hypotheses=[self.trg_tok.decode(t) for t in hyps.tokens[row]],
+                    hypotheses=[self.trg_tok.decode(t) for t in tokens],
                     scores=list(hyps.scores[row]),
-                    tokens=hyps.tokens[row],
+                    tokens=tokens,
                     attention=None if hyps.attention is None else hyps.attention[row],
                     cut=hyps.cut[row],
                 )
@@ -276,6 +289,10 @@ class Translator:
         if translation.attention is not None and translation.attention[k].size(0) > len(tokens):
             tokens.append(self.trg_tok.id_to_token(EOS))
         return tokens
+
+    def _token_ids(self, outputs: list[int]) -> list[int]:
+        """The token ids of the search's outputs, which for a Shortlisted model are positions in its list."""
+        return outputs if self.output_ids is None else [self.output_ids[o] for o in outputs]
 
     def _source_ids(self, line: str, number: int) -> list[int]:
         ids = self.src_tok.encode(line)

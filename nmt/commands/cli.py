@@ -65,6 +65,14 @@ def add_search_options(parser: argparse.ArgumentParser) -> None:
         "log-probabilities in fp32 (default: fp32)",
     )
     parser.add_argument(
+        "--output-vocab",
+        choices=["trained", "full"],
+        default="trained",
+        help="trained: the output layer keeps only the tokens seen on the target side in training, "
+        "which the checkpoint lists (faster; older checkpoints list none and keep all); full: every token "
+        "(default: trained)",
+    )
+    parser.add_argument(
         "--device", default="auto", help="cpu, cuda, cuda:1, or auto: cuda when there is one (default: auto)"
     )
     search = parser.add_argument_group("search")
@@ -130,7 +138,7 @@ def load_translator(args: argparse.Namespace, options: dict) -> Translator:
         raise UsageError(f"--quantize {args.quantize} runs on the CPU only; add --device cpu")
     try:
         translator = Translator.from_checkpoint(
-            args.checkpoint, device, quantize=args.quantize, precision=args.precision
+            args.checkpoint, device, quantize=args.quantize, precision=args.precision, output_vocab=args.output_vocab
         )
     except CheckpointError:
         raise

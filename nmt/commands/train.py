@@ -52,6 +52,7 @@ from nmt.learner import Learner, TrainingError
 from nmt.loss import sequence_loss
 from nmt.metrics import bleu
 from nmt.models import build_model
+from nmt.models.shortlist import target_side_ids
 from nmt.precision import Precision
 from nmt.reporting import MetricsLog, ProgressBar
 from nmt.schedules import DeadlineSchedule, InverseSqrtSchedule, PlateauSchedule, TeacherForcingSchedule
@@ -163,6 +164,7 @@ def _train(config: Config, run_dir: Path, device: torch.device, team: Team, *, r
         StopRule(max_steps=config.train.max_steps, time_budget=config.train.time_budget * 60),
     ]
     if team.leader:  # the others compute their pieces of each batch and nothing else
+        output_ids = target_side_ids(target for _, target in train_data.examples)  # for translation's output layer
         callbacks += [
             Validator(
                 loss_batches=valid_batches,
@@ -180,6 +182,7 @@ def _train(config: Config, run_dir: Path, device: torch.device, team: Team, *, r
                     "config": config.to_dict(),
                     "tokenizers": tokenizers_payload(src_tok, trg_tok),
                     "corpus": splits.fingerprint,
+                    "output_ids": output_ids,
                 },
                 keep=config.train.keep_checkpoints,
                 save_every=config.train.save_every * 60,

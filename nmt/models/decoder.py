@@ -59,6 +59,15 @@ class RNNDecoder(nn.Module):
             nn.init.normal_(self.embed.weight, std=emb_size**-0.5)
             self.out_proj.weight = self.embed.weight
 
+    def keep_outputs(self, ids: Tensor) -> None:
+        """Cut the output layer to the rows ``ids`` (nmt.models.shortlist); the embedding, tied
+        or not, keeps every token, as the decoder still reads any of them."""
+        cut = nn.Linear(self.out_proj.in_features, len(ids), device=ids.device)
+        with torch.no_grad():
+            cut.weight.copy_(self.out_proj.weight[ids])
+            cut.bias.copy_(self.out_proj.bias[ids])
+        self.out_proj = cut
+
     def init_state(self, bridged: Tensor) -> RNNState:
         """bridged (batch, layers, n_states, hidden) -> torch's layout, one (layers, batch, hidden) per kind"""
         return RNNState(hidden=tuple(s.contiguous() for s in bridged.permute(2, 1, 0, 3).unbind(0)))

@@ -56,6 +56,11 @@ class Ensemble(nn.Module):
         attention = None if any(a is None for a in attentions) else torch.stack(attentions).mean(dim=0)
         return torch.stack(log_probs).mean(dim=0), states, attention
 
+    def keep_outputs(self, ids: Tensor) -> None:
+        for model in self.members:
+            model.keep_outputs(ids)
+        self.trg_vocab_size = len(ids)
+
     def reorder(self, state: list, index: Tensor) -> list:
         return [model.reorder(part, index) for model, part in zip(self.members, state)]
 

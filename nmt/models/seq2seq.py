@@ -58,6 +58,10 @@ class RNNSeq2Seq(nn.Module):
         # the attention weights are a by-product of every step: they are given whether asked for or not
         return self.decoder.step(prev, state, encoded)
 
+    def keep_outputs(self, ids: Tensor) -> None:
+        self.decoder.keep_outputs(ids)
+        self.trg_vocab_size = len(ids)
+
     def reorder(self, state: RNNState, index: Tensor) -> RNNState:
         return self.decoder.reorder(state, index)
 

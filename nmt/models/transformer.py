@@ -420,6 +420,15 @@ class Transformer(nn.Module):
         logits = self.generator(self.decoder_norm(x)).squeeze(1)  # (batch, vocab)
         return logits, state, None if weights is None else weights.squeeze(1)
 
+    def keep_outputs(self, ids: Tensor) -> None:
+        """Cut the output layer to the rows ``ids`` (nmt.models.shortlist); the target embedding,
+        tied or not, keeps every token, as the decoder still reads any of them."""
+        cut = nn.Linear(self.generator.in_features, len(ids), bias=False, device=ids.device)
+        with torch.no_grad():
+            cut.weight.copy_(self.generator.weight[ids])
+        self.generator = cut
+        self.trg_vocab_size = len(ids)
+
     def reorder(self, state: DecoderState, index: Tensor) -> DecoderState:
         """The state whose row i is row ``index[i]``, caches and cross keys / values alike."""
         return state.index_select(index)

@@ -1,0 +1,60 @@
+"""Translation with the output layer cut down to the tokens training ever asked for.
+
+A joint vocabulary serves both languages, but the target side of the training data uses only
+part of it: for French on the Tatoeba corpus, 5,719 of the 8,000 pieces. The others were never a
+target, so all the model learned about them is to give them no probability. A checkpoint lists
+the target-side ids (``output_ids``); for translation the output layer keeps only their rows,
+and the search never spends a multiply on the rest.
+
+    model = Shortlisted(model, output_ids)                 # search over len(output_ids) outputs
+    logits, state, attn = model.step(prev, state, encoded)  # prev and outputs: positions in the list
+
+The search works in positions of the list; ``Shortlisted`` turns a position back into its token
+id where the model reads it (the previous token), and the translator does the same for the
+outputs. The specials come first, at their own ids (PAD, SOS, EOS and UNK are 0 to 3), so the
+search's EOS, PAD and SOS mean the same in both.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+import torch
+from torch import Tensor, nn
+
+from nmt.specials import SPECIALS
+
+
+def target_side_ids(targets: Iterable[Sequence[int]]) -> list[int]:
+    """The sorted ids of every token in ``targets``, the specials first."""
+    seen = set(range(len(SPECIALS)))
+    for target in targets:
+        seen.update(target)
+    return sorted(seen)
+
+
+class Shortlisted(nn.Module):
+    """``model`` (a single model or an Ensemble), its output layer cut to ``output_ids``; for search only."""
+
+    def __init__(self, model: nn.Module, output_ids: Sequence[int]):
+        super().__init__()
+        ids = torch.tensor(output_ids, device=next(model.parameters()).device)
+        if ids[: len(SPECIALS)].tolist() != list(range(len(SPECIALS))) or not bool((ids.diff() > 0).all()):
+            raise ValueError("output_ids must be sorted and start with the specials")
+        model.keep_outputs(ids)
+        self.model = model
+        self.register_buffer("output_ids", ids)
+        self.trg_vocab_size = len(output_ids)
+
+    def encode(self, src: Tensor, src_len: Tensor):
+        return self.model.encode(src, src_len)
+
+    def init_state(self, encoded):
+        return self.model.init_state(encoded)
+
+    def step(self, prev: Tensor, state, encoded, *, need_attention: bool = False):
+        """prev (batch,) positions in the list -> logits (batch, len(output_ids)), as the model's step."""
+        return self.model.step(self.output_ids[prev], state, encoded, need_attention=need_attention)
+
+    def reorder(self, state, index: Tensor):
+        return self.model.reorder(state, index)
