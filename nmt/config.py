@@ -164,7 +164,7 @@ class TrainConfig:
         "--teacher-forcing-k steps, exponential k**step, inverse_sigmoid k / (k + exp(step / k))",
     )
     teacher_forcing_k: float = option(1000.0, "the schedule's k (exponential: below 1, e.g. 0.999)", at_least=0)
-    label_smoothing: float = option(0.0, at_least=0, at_most=1)
+    label_smoothing: float = option(0.1, at_least=0, at_most=1)
     scheduler: Literal["plateau", "inverse_sqrt", "linear", "cosine", "none"] = option(
         "linear",
         "plateau: halve the rate when validation BLEU stalls; inverse_sqrt: warm up, then 1/sqrt(step); "

@@ -9,8 +9,9 @@ from torch import nn
 
 from nmt.checkpoint import load_checkpoint
 from nmt.commands.translate import main
+from nmt.data import make_batch
 from nmt.models.shortlist import Shortlisted
-from nmt.specials import EOS, PAD, SOS, UNK
+from nmt.specials import EOS, PAD, SOS, SPECIALS, UNK
 from nmt.translator import Translator
 
 LINES = ["one hundred and twenty-two", "seven thousand, two hundred and twenty", "nine", "forty-five"]
@@ -95,3 +96,15 @@ def test_a_list_must_be_sorted_and_start_with_the_specials(checkpoint):
         Shortlisted(model, [PAD, EOS, UNK, 7])
     with pytest.raises(ValueError, match="unknown output vocabulary 'some'"):
         Translator.from_checkpoint(checkpoint, output_vocab="some")
+
+
+def test_teacher_forcing_the_list_gives_the_full_models_logits_of_the_listed_tokens(checkpoint):
+    shortlisted = Translator.from_checkpoint(checkpoint)
+    full = Translator.from_checkpoint(checkpoint, output_vocab="full")
+    ids = torch.tensor(shortlisted.output_ids)
+    batch = make_batch([(full.src_tok.encode(line), []) for line in LINES])
+    positions = torch.randint(len(SPECIALS), len(ids), (len(LINES), 5))  # (batch, trg_len) in the list
+    with torch.inference_mode():
+        got = shortlisted.model(batch.src, batch.src_len, positions)
+        expected = full.model(batch.src, batch.src_len, ids[positions])[..., ids]
+    torch.testing.assert_close(got, expected)

@@ -32,7 +32,7 @@ ALIASES = {"ff_size": ["--ff"]}
 # batches give more updates, and a short warm-up lets a pre-norm model use a high rate early.
 TRANSFORMER_DEFAULTS = {
     "model": {"dropout": 0.1},
-    "train": {"scheduler": "inverse_sqrt", "lr": 2e-3, "warmup": 300, "batch_tokens": 3000, "label_smoothing": 0.1},
+    "train": {"scheduler": "inverse_sqrt", "lr": 2e-3, "warmup": 300, "batch_tokens": 3000},
 }
 
 

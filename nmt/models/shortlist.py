@@ -34,7 +34,7 @@ def target_side_ids(targets: Iterable[Sequence[int]]) -> list[int]:
 
 
 class Shortlisted(nn.Module):
-    """``model`` (a single model or an Ensemble), its output layer cut to ``output_ids``; for search only."""
+    """``model`` (a single model or an Ensemble), its output layer cut to ``output_ids``."""
 
     def __init__(self, model: nn.Module, output_ids: Sequence[int]):
         super().__init__()
@@ -58,3 +58,8 @@ class Shortlisted(nn.Module):
 
     def reorder(self, state, index: Tensor):
         return self.model.reorder(state, index)
+
+    def forward(self, src: Tensor, src_len: Tensor, trg_in: Tensor, teacher_forcing: float = 1.0) -> Tensor:
+        """Teacher forcing, in positions of the list too: trg_in (batch, trg_len) -> logits
+        (batch, trg_len, len(output_ids))."""
+        return self.model(src, src_len, self.output_ids[trg_in], teacher_forcing)
