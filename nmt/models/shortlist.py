@@ -1,8 +1,8 @@
 """Translation with the output layer cut down to the tokens training ever asked for.
 
 A joint vocabulary serves both languages, but the target side of the training data uses only
-part of it: for French on the Tatoeba corpus, 5,719 of the 8,000 pieces. The others were never a
-target, so all the model learned about them is to give them no probability. A checkpoint lists
+part of it: for French in the default model's training split, 5,720 of the 8,000 pieces. The
+others were never a target, so all the model learned about them is to give them no probability. A checkpoint lists
 the target-side ids (``output_ids``); for translation the output layer keeps only their rows,
 and the search never spends a multiply on the rest.
 
