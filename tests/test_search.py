@@ -5,13 +5,19 @@ import math
 
 import pytest
 import torch
-from torch import nn
+from torch import Tensor, nn
 
-from nmt.models.interface import Encoded, lengths_to_mask
+from nmt.models.interface import Encoded
 from nmt.search import beam_search, greedy, max_output_length
 from nmt.specials import EOS, PAD, SOS
 
 A, B, C, D = 3, 4, 5, 6
+
+
+def lengths_to_mask(lengths: Tensor, max_len: int | None = None) -> Tensor:
+    """(batch,) lengths -> (batch, max_len) bool mask, True at real positions."""
+    max_len = int(lengths.max()) if max_len is None else max_len
+    return torch.arange(max_len)[None, :] < lengths[:, None]
 
 
 class TableModel:

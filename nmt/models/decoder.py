@@ -17,6 +17,7 @@ from torch import Tensor, nn
 from nmt.models.attention import BahdanauAttention
 from nmt.models.interface import Encoded
 from nmt.models.rnn import make_rnn, run_rnn
+from nmt.models.shortlist import cut_rows
 from nmt.specials import PAD, SOS
 
 
@@ -60,13 +61,8 @@ class RNNDecoder(nn.Module):
             self.out_proj.weight = self.embed.weight
 
     def keep_outputs(self, ids: Tensor) -> None:
-        """Cut the output layer to the rows ``ids`` (nmt.models.shortlist); the embedding, tied
-        or not, keeps every token, as the decoder still reads any of them."""
-        cut = nn.Linear(self.out_proj.in_features, len(ids), device=ids.device)
-        with torch.no_grad():
-            cut.weight.copy_(self.out_proj.weight[ids])
-            cut.bias.copy_(self.out_proj.bias[ids])
-        self.out_proj = cut
+        """Cut the output layer to the rows ``ids`` (nmt.models.shortlist)."""
+        self.out_proj = cut_rows(self.out_proj, ids)
 
     def init_state(self, bridged: Tensor) -> RNNState:
         """bridged (batch, layers, n_states, hidden) -> torch's layout, one (layers, batch, hidden) per kind"""

@@ -15,7 +15,6 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from typing import Protocol
 
-import torch
 from torch import Tensor
 
 
@@ -60,9 +59,3 @@ class Seq2SeqModel(Protocol):
     def forward(self, src: Tensor, src_len: Tensor, trg_in: Tensor, teacher_forcing: float = 1.0) -> Tensor:
         """Teacher forcing: trg_in (batch, trg_len) -> logits (batch, trg_len, vocab); below 1.0,
         the model reads its own predictions that often instead (models that cannot, refuse)."""
-
-
-def lengths_to_mask(lengths: Tensor, max_len: int | None = None) -> Tensor:
-    """(batch,) lengths -> (batch, max_len) bool mask, True at real positions."""
-    max_len = int(lengths.max()) if max_len is None else max_len
-    return torch.arange(max_len, device=lengths.device)[None, :] < lengths[:, None]

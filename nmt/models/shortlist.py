@@ -2,9 +2,9 @@
 
 A joint vocabulary serves both languages, but the target side of the training data uses only
 part of it: for French in the default model's training split, 5,720 of the 8,000 pieces. The
-others were never a target, so all the model learned about them is to give them no probability. A checkpoint lists
-the target-side ids (``output_ids``); for translation the output layer keeps only their rows,
-and the search never spends a multiply on the rest.
+others were never a target, so all the model learned about them is to give them no
+probability. A checkpoint lists the target-side ids (``output_ids``); for translation the output
+layer keeps only their rows (``cut_rows``), and the search never spends a multiply on the rest.
 
     model = Shortlisted(model, output_ids)                 # search over len(output_ids) outputs
     logits, state, attn = model.step(prev, state, encoded)  # prev and outputs: positions in the list
@@ -31,6 +31,17 @@ def target_side_ids(targets: Iterable[Sequence[int]]) -> list[int]:
     for target in targets:
         seen.update(target)
     return sorted(seen)
+
+
+def cut_rows(layer: nn.Linear, ids: Tensor) -> nn.Linear:
+    """A new output layer of the rows ``ids`` of ``layer``: a copy, so that a tied embedding keeps
+    every token, as the decoder still reads any of them."""
+    cut = nn.Linear(layer.in_features, len(ids), bias=layer.bias is not None, device=ids.device)
+    with torch.no_grad():
+        cut.weight.copy_(layer.weight[ids])
+        if layer.bias is not None:
+            cut.bias.copy_(layer.bias[ids])
+    return cut
 
 
 class Shortlisted(nn.Module):

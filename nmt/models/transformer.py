@@ -29,6 +29,7 @@ from torch import Tensor, nn
 
 from nmt.config import ModelConfig
 from nmt.models.interface import Encoded
+from nmt.models.shortlist import cut_rows
 from nmt.specials import PAD
 
 
@@ -421,12 +422,8 @@ class Transformer(nn.Module):
         return logits, state, None if weights is None else weights.squeeze(1)
 
     def keep_outputs(self, ids: Tensor) -> None:
-        """Cut the output layer to the rows ``ids`` (nmt.models.shortlist); the target embedding,
-        tied or not, keeps every token, as the decoder still reads any of them."""
-        cut = nn.Linear(self.generator.in_features, len(ids), bias=False, device=ids.device)
-        with torch.no_grad():
-            cut.weight.copy_(self.generator.weight[ids])
-        self.generator = cut
+        """Cut the output layer to the rows ``ids`` (nmt.models.shortlist)."""
+        self.generator = cut_rows(self.generator, ids)
         self.trg_vocab_size = len(ids)
 
     def reorder(self, state: DecoderState, index: Tensor) -> DecoderState:
