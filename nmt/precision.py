@@ -7,6 +7,11 @@ in fp32 itself. fp16's narrow range also
 needs the loss scaled up before the backward pass, so that small gradients do not vanish: a
 gradient scaler does that, and skips the update whenever the scale was too large (then lowers
 it). bf16 has fp32's range and needs no scaler.
+
+On a GPU, fp32 matrix products use TF32 tensor cores where the GPU has them (Ampere on), as
+fairseq and OpenNMT-py do: inputs rounded to 10 bits of mantissa, fp32 accumulation, several
+times the throughput. ``NVIDIA_TF32_OVERRIDE=0`` in the environment turns it off for a strict
+fp32 run.
 """
 
 from __future__ import annotations
@@ -29,6 +34,8 @@ class Precision:
         if name == "bf16" and self.device_type == "cuda" and not torch.cuda.is_bf16_supported():
             raise ValueError("--precision bf16: this GPU has no bf16; use fp16")
         self.scaler = torch.amp.GradScaler(self.device_type, enabled=name == "fp16")
+        if self.device_type == "cuda":
+            torch.backends.cuda.matmul.allow_tf32 = True  # cuDNN's convolutions and RNNs allow it already
 
     def autocast(self):
         if self.name == "fp32":

@@ -242,6 +242,7 @@ def test_compile_compiles_the_trained_model_itself(corpus, tmp_path, monkeypatch
 def test_training_and_translation_run_on_the_gpu(corpus, tmp_path, precision):
     assert main(tiny_run(corpus, tmp_path, "--max-steps", "6", "--device", "cuda", "--precision", precision)) == 0
     assert all(loss == loss for _, loss in losses(tmp_path))
+    assert torch.backends.cuda.matmul.allow_tf32  # fp32 products on tensor cores, as README says
     translator = Translator.from_checkpoint(tmp_path / "last.pt", "cuda", precision=precision)
     assert len(translator.translate(["I see.", "Tom is here."], beam_size=3)) == 2
 
