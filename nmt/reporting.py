@@ -47,7 +47,8 @@ class MetricsLog(Callback):
         skip = learner.skip_update if learner.skip_update is not None else torch.tensor(False)
         self.loss_sum = self.loss_sum + torch.where(skip, 0.0, learner.cross_entropy.detach() * n)  # NaN stays out
         if learner.loss is not learner.cross_entropy:  # label smoothing: the objective is logged beside
-            self.objective_sum = (self.objective_sum or 0.0) + torch.where(skip, 0.0, learner.loss.detach() * n)
+            objective = torch.where(skip, 0.0, learner.loss.detach() * n)
+            self.objective_sum = objective if self.objective_sum is None else self.objective_sum + objective
         self.counted = self.counted + torch.where(skip, 0, n)
         self.tokens += n
         if learner.step % self.every == 0:

@@ -247,28 +247,64 @@ def test_training_and_translation_run_on_the_gpu(corpus, tmp_path, precision):
     assert len(translator.translate(["I see.", "Tom is here."], beam_size=3)) == 2
 
 
+def strict_run(corpus: Path, run_dir: Path, device: str, precision: str) -> list[str]:
+    """A tiny Transformer with label smoothing, 8 steps, a loss line every 4: the run in which
+    no step but the 4th and 8th may read the device."""
+    flags = "--arch transformer --d-model 32 --heads 2 --ff-size 64 --layers 1 --tokenizer word --valid-size 10"
+    flags += " --test-size 0 --valid-bleu-sentences 10 --batch-tokens 0 --batch-size 16 --log-every 4"
+    flags += f" --label-smoothing 0.1 --max-steps 8 --device {device} --precision {precision}"
+    return ["--corpus", str(corpus), *flags.split(), "--run-dir", str(run_dir)]
+
+
+class WatchedSteps(nmt.commands.train.DeviceCallback):
+    """Puts ``watch`` on from moving the batch to the last after_step callback, except in the
+    steps that end a --log-every window of 4."""
+
+    watch = staticmethod(lambda on: None)
+
+    def before_batch(self):
+        self.watch((self.learner.step + 1) % 4 != 0)
+        super().before_batch()
+
+    def after_batch(self):  # first of the after_batch callbacks: every after_step has run
+        self.watch(False)
+
+
+def test_a_training_step_reads_no_tensor_back_on_the_host(corpus, tmp_path, monkeypatch):
+    """The CPU stand-in for the GPU test below, which CI cannot run: on a GPU, turning a tensor
+    into a Python number or truth value waits for the device, so inside a step none may be."""
+    watching, reads = [False], []
+
+    def watched(name):
+        read = getattr(torch.Tensor, name)
+
+        def wrapper(tensor, *args, **kwargs):
+            if watching[0]:
+                reads.append(f"Tensor.{name}")
+            return read(tensor, *args, **kwargs)
+
+        return wrapper
+
+    for name in ["item", "tolist", "__bool__", "__float__", "__int__", "__index__"]:
+        monkeypatch.setattr(torch.Tensor, name, watched(name))
+    monkeypatch.setattr(WatchedSteps, "watch", staticmethod(lambda on: watching.__setitem__(0, on)))
+    monkeypatch.setattr(nmt.commands.train, "DeviceCallback", WatchedSteps)
+    assert main(strict_run(corpus, tmp_path, "cpu", "fp32")) == 0
+    assert reads == []
+    assert [step for step, _ in losses(tmp_path)] == [4, 8]
+
+
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 @pytest.mark.parametrize("precision", ["fp32", "bf16", "fp16"])
 def test_a_training_step_on_the_gpu_never_waits_for_it(corpus, tmp_path, monkeypatch, precision):
     """From moving the batch to the step's last callback, the host only queues work: any
     operation that waits for the GPU (reading a loss, a copy from pageable memory) fails. Only
     the steps that end a --log-every window read the device."""
-
-    class StrictDevice(nmt.commands.train.DeviceCallback):
-        def before_batch(self):
-            if (self.learner.step + 1) % 4:
-                torch.cuda.set_sync_debug_mode("error")
-            super().before_batch()
-
-        def after_batch(self):  # first of the after_batch callbacks: every after_step has run
-            torch.cuda.set_sync_debug_mode("default")
-
-    monkeypatch.setattr(nmt.commands.train, "DeviceCallback", StrictDevice)
-    flags = "--arch transformer --d-model 32 --heads 2 --ff-size 64 --layers 1 --tokenizer word --valid-size 10"
-    flags += " --test-size 0 --valid-bleu-sentences 10 --batch-tokens 0 --batch-size 16 --log-every 4"
-    flags += " --label-smoothing 0.1 --max-steps 8 --device cuda --precision " + precision
+    strict = {True: "error", False: "default"}
+    monkeypatch.setattr(WatchedSteps, "watch", staticmethod(lambda on: torch.cuda.set_sync_debug_mode(strict[on])))
+    monkeypatch.setattr(nmt.commands.train, "DeviceCallback", WatchedSteps)
     try:
-        assert main(["--corpus", str(corpus), *flags.split(), "--run-dir", str(tmp_path)]) == 0
+        assert main(strict_run(corpus, tmp_path, "cuda", precision)) == 0
     finally:
         torch.cuda.set_sync_debug_mode("default")
     assert [step for step, _ in losses(tmp_path)] == [4, 8]
