@@ -63,3 +63,13 @@ def test_the_defaults_of_train_nmt_are_the_12_minute_cpu_recipes():
         defaults = make_config(build_parser("").parse_args([*arch_flags, "--time-budget", "12"]))
         assert dataclasses.replace(from_recipe.train, run_dir=defaults.train.run_dir) == defaults.train, recipe
         assert from_recipe.model == defaults.model and from_recipe.data == defaults.data, recipe
+
+
+def test_the_hour_long_rnn_recipe_is_the_12_minute_one_over_an_hour():
+    def recipe(name):
+        return make_config(build_parser("").parse_args(["--config", f"{ROOT}/recipes/{name}.toml"]))
+
+    hour, twelve = recipe("rnn-cpu-1h"), recipe("rnn-cpu-12min")
+    assert hour.train.time_budget == 60
+    assert dataclasses.replace(hour.train, time_budget=12, run_dir=twelve.train.run_dir) == twelve.train
+    assert hour.model == twelve.model and hour.data == twelve.data
