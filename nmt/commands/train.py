@@ -81,10 +81,16 @@ def train(config: Config, *, resume: bool = False, explicit: set[str] | None = N
         torch.set_num_threads(config.train.threads)
     device = pick_device(config.train.device)
     team = Team.join(device)
+    together = False  # whether every process ends at this same point, so that they can wait for each other
     try:
-        return _train(config, run_dir, team.device(device), team, resume=resume, explicit=explicit)
+        run_dir = _train(config, run_dir, team.device(device), team, resume=resume, explicit=explicit)
+        together = True
+        return run_dir
+    except Interrupted:  # stops are collective: every process stopped after the same step
+        together = True
+        raise
     finally:
-        team.leave()
+        team.leave(together=together)
 
 
 def _train(config: Config, run_dir: Path, device: torch.device, team: Team, *, resume: bool, explicit) -> Path:
