@@ -1,9 +1,12 @@
 """Training throughput and model FLOP utilisation on one GPU: fp32 (TF32), bf16, bf16 + compile.
 
     python benchmarks/gpu_throughput.py [--config recipes/transformer-gpu.toml] [--steps 500]
+                                        [--batch-tokens 16000 64000]
 
 Each row is one run of the real command, ``train_nmt.py --config CONFIG --device cuda --max-steps
-STEPS`` with the row's --precision (and --compile). Its target tokens/s come from metrics.jsonl,
+STEPS`` with the row's --precision (and --compile), at each --batch-tokens given (the config's
+own when none is): a step costs the host about the same whatever the batch, so bigger batches
+show how much of the GPU a step that is not waiting for the host would use. Its target tokens/s come from metrics.jsonl,
 leaving out the first two --log-every windows (CUDA start-up; torch.compile's first compilations,
 which the wall-time column includes); the last window's rate shows whether the run had settled.
 FLOPs per target token are counted by ``torch.utils.flop_counter`` on the run's own first batches
@@ -81,6 +84,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=500)
     parser.add_argument("--log-every", type=int, default=50)
     parser.add_argument("--rows", nargs="+", choices=list(ROWS), default=list(ROWS))
+    parser.add_argument("--batch-tokens", type=int, nargs="+", default=[0], help="0: the config's")
     parser.add_argument("--flop-batches", type=int, default=30)
     parser.add_argument("--peak-tflops", type=float, default=989.0, help="the GPU's dense bf16 peak")
     parser.add_argument("--json", type=Path, default=ROOT / "benchmarks" / "gpu_throughput.jsonl")
@@ -90,24 +94,29 @@ def main() -> None:
 
     gpu = torch.cuda.get_device_name(args.device) if args.device.startswith("cuda") else platform.processor()
     print(f"{gpu}, torch {torch.__version__}, {args.config}, {args.steps} steps per row")
-    print(f"{'row':<16}{'tokens/s':>10}{'last window':>13}{'TFLOP/s':>9}{'MFU':>7}{'wall s':>8}")
-    flops = None
+    print(f"{'row':<16}{'batch tokens':>13}{'tokens/s':>10}{'last window':>13}{'TFLOP/s':>9}{'MFU':>7}{'wall s':>8}")
+    flops = {}
     with tempfile.TemporaryDirectory() as tmp:
-        for name in args.rows:
-            run_dir = Path(tmp) / name.replace(" ", "")
-            row = train(args.config, args.device, ROWS[name], args.steps, args.log_every, run_dir)
-            if flops is None:  # the same batches and model in every row
-                flops = flops_per_target_token(run_dir / "last.pt", args.device, args.flop_batches)
-            tflops = row["tokens_per_s"] * flops / 1e12
-            row |= {"row": name, "flops_per_target_token": flops, "tflops": tflops, "mfu": tflops / args.peak_tflops}
+        for batch_tokens, name in itertools.product(args.batch_tokens, args.rows):
+            run_dir = Path(tmp) / f"{name.replace(' ', '')}-{batch_tokens}"
+            flags = [*ROWS[name], *(["--batch-tokens", str(batch_tokens)] if batch_tokens else [])]
+            row = train(args.config, args.device, flags, args.steps, args.log_every, run_dir)
+            if batch_tokens not in flops:  # the same batches and model in every row of this batch size
+                flops[batch_tokens] = flops_per_target_token(run_dir / "last.pt", args.device, args.flop_batches)
+            per_token = flops[batch_tokens]
+            tflops = row["tokens_per_s"] * per_token / 1e12
+            row |= {"row": name, "batch_tokens": batch_tokens or "config", "flops_per_target_token": per_token}
+            row |= {"tflops": tflops, "mfu": tflops / args.peak_tflops}
             print(
-                f"{name:<16}{row['tokens_per_s']:>10,.0f}{row['last_window_tokens_per_s']:>13,.0f}"
-                f"{tflops:>9.1f}{row['mfu']:>7.1%}{row['wall_s']:>8.0f}"
+                f"{name:<16}{batch_tokens or 'config':>13}{row['tokens_per_s']:>10,.0f}"
+                f"{row['last_window_tokens_per_s']:>13,.0f}{tflops:>9.1f}{row['mfu']:>7.1%}{row['wall_s']:>8.0f}",
+                flush=True,
             )
             row |= {"gpu": gpu, "torch": torch.__version__, "config": args.config, "steps": args.steps}
             with args.json.open("a") as f:
                 f.write(json.dumps(row | {"python": platform.python_version()}) + "\n")
-    print(f"model FLOPs per target token (forward + backward, counted): {flops / 1e6:,.0f}M")
+    for batch_tokens, per_token in flops.items():
+        print(f"model FLOPs per target token at {batch_tokens or 'config'} batch tokens (counted): {per_token / 1e6:,.0f}M")
 
 
 if __name__ == "__main__":

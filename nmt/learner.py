@@ -127,6 +127,7 @@ class Learner:
         self.interrupted = False  # the fit was paused (a signal): save it as it is, to resume later
         self.published = model  # the weights validation and checkpoints use: a weight average's, if one is kept
         self.seconds_before = 0.0  # wall clock spent in the fits of earlier runs that this one resumes
+        self.validating_seconds = 0.0  # wall clock this run spent validating (and saving what validation chose)
         self._started = time.monotonic()
 
     def fire(self, event: str) -> None:

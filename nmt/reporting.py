@@ -20,7 +20,10 @@ log = logging.getLogger(__name__)
 class MetricsLog(Callback):
     """One record per validation, and every ``every`` steps one for training, each with the step,
     the epoch and the minutes trained, handed to every sink (nmt.tracking: metrics.jsonl,
-    TensorBoard, W&B); the validation's scores and examples also go to the log."""
+    TensorBoard, W&B); the validation's scores and examples also go to the log. A training
+    record's ``tokens_per_s`` leaves out the time spent validating (and saving checkpoints then):
+    it is the throughput of training, as peers report it, comparable between runs that validate
+    at different intervals."""
 
     order = 50
 
@@ -34,6 +37,14 @@ class MetricsLog(Callback):
         # host wait for a GPU every step. ``counted`` are the tokens of the updates not skipped.
         self.loss_sum, self.objective_sum, self.counted = 0.0, None, 0.0
         self.tokens, self.since = 0, time.monotonic()
+        self.validating_since = self._validating_seconds()
+
+    def _validating_seconds(self) -> float:
+        learner = getattr(self, "learner", None)  # None while the Learner is being built
+        return learner.validating_seconds if learner else 0.0
+
+    def before_fit(self):
+        self.since, self.validating_since = time.monotonic(), self._validating_seconds()
 
     def _when(self) -> dict:
         return {"step": self.learner.step, "epoch": self.learner.epoch, "minutes": self.learner.elapsed / 60}
@@ -55,7 +66,7 @@ class MetricsLog(Callback):
             self._write_training()
 
     def _write_training(self):
-        seconds = time.monotonic() - self.since
+        seconds = time.monotonic() - self.since - (self._validating_seconds() - self.validating_since)
         counted, loss_sum, objective_sum = self._sums()
         losses = {"train_loss": loss_sum / counted} if counted else {}  # plain cross-entropy, as valid_loss
         if counted and objective_sum is not None:  # the label-smoothed objective, under its own name

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from collections.abc import Callable, Sequence
@@ -60,16 +61,28 @@ class Validator(Callback):
     def validate(self):
         """A validation of the run: the callbacks that act on scores (schedules, early stopping,
         checkpoints) hear of it through ``after_validate``."""
-        self._score()
-        self.last_step = self.learner.step
-        self.learner.fire("after_validate")
+        with self._timed():
+            self._score()
+            self.last_step = self.learner.step
+            self.learner.fire("after_validate")
 
     def report(self):
         """The scores of a run stopped by its step or time limit between two validations. Only a
         report (``after_report``: logged, and best.pt if better): a run that continues from here
         with --resume must be the one that never stopped, which did not validate here."""
-        self._score()
-        self.learner.fire("after_report")
+        with self._timed():
+            self._score()
+            self.learner.fire("after_report")
+
+    @contextlib.contextmanager
+    def _timed(self):
+        """Counts the time into ``learner.validating_seconds``, checkpoints written meanwhile included,
+        so that training throughput can leave it out."""
+        started = time.monotonic()
+        try:
+            yield
+        finally:
+            self.learner.validating_seconds += time.monotonic() - started
 
     @torch.no_grad()
     def _score(self):

@@ -1,10 +1,16 @@
-"""Experiment tracking: the metrics of a real (tiny) run reach TensorBoard and W&B (offline)."""
+"""Experiment tracking: the metrics of a real (tiny) run reach TensorBoard and W&B (offline), and
+what the training records measure."""
 
 import json
 import sys
+from types import SimpleNamespace
 
+import torch
+
+from nmt import reporting
 from nmt.commands.train import main, train
 from nmt.config import Config, DataConfig, ModelConfig, TrainConfig
+from nmt.reporting import MetricsLog
 
 
 def tiny_run(run_dir, **options) -> Config:
@@ -50,3 +56,34 @@ def test_a_missing_tracker_package_is_one_line_naming_the_extra_before_any_work(
     status = main(argv)
     err = capsys.readouterr().err.strip().splitlines()
     assert status == 2 and err == ['error: --wandb needs the wandb package: pip install -e ".[wandb]"']
+
+
+def test_training_tokens_per_second_leave_out_the_time_spent_validating(monkeypatch):
+    clock = [0.0]
+    monkeypatch.setattr(reporting.time, "monotonic", lambda: clock[0])
+    records = []
+    sink = SimpleNamespace(write=records.append, examples=lambda step, pairs: None, close=lambda: None)
+    metrics = MetricsLog([sink], every=2)
+    loss = torch.tensor(2.0)
+    metrics.learner = learner = SimpleNamespace(
+        step=0,
+        epoch=0,
+        elapsed=0.0,
+        validating_seconds=0.0,
+        batch=SimpleNamespace(n_tokens=100),
+        loss=loss,
+        cross_entropy=loss,
+        skip_update=None,
+        opt=SimpleNamespace(param_groups=[{"lr": 1e-3}]),
+    )
+    metrics.before_fit()
+    clock[0] += 1.0  # the first update trains for a second,
+    learner.step = 1
+    metrics.after_step()
+    clock[0] += 30.0  # then a validation and its checkpoints take half a minute,
+    learner.validating_seconds += 30.0
+    clock[0] += 1.0  # and the second update another second
+    learner.step = 2
+    metrics.after_step()
+    assert records[-1]["tokens_per_s"] == 100.0
+    assert records[-1]["train_loss"] == 2.0
