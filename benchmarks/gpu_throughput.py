@@ -116,7 +116,7 @@ def main() -> None:
             with args.json.open("a") as f:
                 f.write(json.dumps(row | {"python": platform.python_version()}) + "\n")
     for batch_tokens, per_token in flops.items():
-        print(f"model FLOPs per target token at {batch_tokens or 'config'} batch tokens (counted): {per_token / 1e6:,.0f}M")
+        print(f"model FLOPs per target token at {batch_tokens or 'config'} batch tokens: {per_token / 1e6:,.0f}M")
 
 
 if __name__ == "__main__":
