@@ -80,15 +80,28 @@ class RNNDecoder(nn.Module):
 
     def _advance(self, emb: Tensor, state: RNNState, encoded: Encoded) -> tuple[Tensor, RNNState, Tensor | None]:
         """One position: emb (batch, emb) -> features (batch, hidden) the output layer reads."""
+        out, context, state, weights = self._recur(emb, state, encoded)
+        return self._features(out, context), state, weights
+
+    def _recur(
+        self, emb: Tensor, state: RNNState, encoded: Encoded
+    ) -> tuple[Tensor, Tensor | None, RNNState, Tensor | None]:
+        """The recurrent part of a position: emb (batch, emb) -> the RNN's output (batch, hidden),
+        the context (batch, enc_size) or None without attention, the next state, the attention."""
         if self.attention is None:
             out, hidden = run_rnn(self.rnn, emb[:, None, :], None, _torch_hx(state.hidden))
-            return out[:, 0], RNNState(_as_tuple(hidden)), None
+            return out[:, 0], None, RNNState(_as_tuple(hidden)), None
         query = state.hidden[0][-1]  # (batch, hidden): the top layer's previous h
         context, weights = self.attention(query, encoded.keys, encoded.outputs, encoded.mask)  # (batch, enc_size)
         rnn_in = torch.cat([emb, context], dim=1)[:, None, :]  # (batch, 1, emb + enc_size)
         out, hidden = run_rnn(self.rnn, rnn_in, None, _torch_hx(state.hidden))
-        features = torch.tanh(self.combine(torch.cat([out[:, 0], context], dim=1)))  # (batch, hidden)
-        return features, RNNState(_as_tuple(hidden)), weights
+        return out[:, 0], context, RNNState(_as_tuple(hidden)), weights
+
+    def _features(self, out: Tensor, context: Tensor | None) -> Tensor:
+        """out (..., hidden) and context (..., enc_size) -> (..., hidden): tanh(W [h; c]) with attention."""
+        if context is None:
+            return out
+        return torch.tanh(self.combine(torch.cat([out, context], dim=-1)))
 
     def forward(self, trg_in: Tensor, state: RNNState, encoded: Encoded, teacher_forcing: float = 1.0) -> Tensor:
         """trg_in (batch, trg_len) -> logits (batch, trg_len, vocab).
@@ -102,12 +115,14 @@ class RNNDecoder(nn.Module):
             if self.attention is None:  # nothing depends on the previous step's output: one fused call
                 out, _ = run_rnn(self.rnn, emb, None, _torch_hx(state.hidden))
                 return self.logits(out)
-            features = []
-            for t in range(trg_in.size(1)):
-                f, state, _ = self._advance(emb[:, t], state, encoded)
-                features.append(f)
-            # One projection over all positions: the vocabulary matmul is the biggest cost.
-            return self.logits(torch.stack(features, dim=1))
+            outs, contexts = [], []
+            for emb_t in emb.unbind(1):  # unbind: indexing emb[:, t] would cost a zero-filled copy of emb in backward
+                out, context, state, _ = self._recur(emb_t, state, encoded)
+                outs.append(out)
+                contexts.append(context)
+            # Only the recurrence needs the loop: what reads its outputs runs once over all positions,
+            # the vocabulary matmul (the biggest cost) above all.
+            return self.logits(self._features(torch.stack(outs, dim=1), torch.stack(contexts, dim=1)))
         logits, prev_emb = [], emb[:, 0]
         for t in range(trg_in.size(1)):
             f, state, _ = self._advance(prev_emb, state, encoded)
