@@ -22,8 +22,8 @@ class MetricsLog(Callback):
     the epoch and the minutes trained, handed to every sink (nmt.tracking: metrics.jsonl,
     TensorBoard, W&B); the validation's scores and examples also go to the log. A training
     record's ``tokens_per_s`` leaves out the time spent validating (and saving checkpoints then):
-    it is the throughput of training, as peers report it, comparable between runs that validate
-    at different intervals."""
+    it is the throughput of training itself, comparable between runs that validate at different
+    intervals."""
 
     order = 50
 
