@@ -107,6 +107,18 @@ def baseline_worktree(rev: str, into: Path) -> Path:
     return path
 
 
+def readable_by_baseline(checkpoint: str, into: Path) -> str:
+    """A copy of ``checkpoint`` without its training options: translation reads only the model,
+    its config and the tokenizers, and an older commit refuses training options it does not know."""
+    import torch
+
+    state = torch.load(checkpoint, map_location="cpu", weights_only=True)
+    state["config"]["train"] = {}
+    copy = into / f"for-baseline-{len(list(into.glob('for-baseline-*')))}.pt"
+    torch.save(state, copy)
+    return str(copy)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--checkpoint", nargs="+", help="checkpoints to measure, one after the other")
@@ -128,13 +140,16 @@ def main() -> None:
         try:
             for checkpoint in args.checkpoint:
                 checkpoint = str(Path(checkpoint).resolve())
+                for_baseline = readable_by_baseline(checkpoint, Path(tmp)) if baseline else None
                 print(f"\n{checkpoint} (code {commit.stdout.strip()}, baseline {args.baseline or 'none'})")
                 print(HEADER)
                 for search in SEARCHES:
                     for batch_size, sentences in ((64, args.sentences), (1, args.batch_1_sentences)):
                         spec = {"checkpoint": checkpoint, "search": search, "batch_size": batch_size}
-                        base = in_worker(baseline, **spec, sentences=sentences, quantize=None) if baseline else None
-                        if base:
+                        base = None
+                        if baseline:
+                            readable = spec | {"checkpoint": for_baseline}
+                            base = in_worker(baseline, **readable, sentences=sentences, quantize=None)
                             report(args.json, "baseline", args.baseline, spec, base, None)
                         for quantize in (None, "int8"):
                             result = in_worker(ROOT, **spec, sentences=sentences, quantize=quantize)
@@ -142,9 +157,9 @@ def main() -> None:
                         if lists_outputs(checkpoint):
                             result = in_worker(ROOT, **spec, sentences=sentences, quantize=None, full_vocab=True)
                             report(args.json, "fp32 full", commit.stdout.strip(), spec, result, base)
-                for code, root in (("today", ROOT), ("baseline", baseline)):
+                for code, root, readable in (("today", ROOT, checkpoint), ("baseline", baseline, for_baseline)):
                     if root is not None:
-                        times = startup(root, checkpoint)
+                        times = startup(root, readable)
                         print(
                             f"start-up ({code}): one line in {times['translate_one_line_s']:.2f} s, "
                             f"import torch {times['import_torch_s']:.2f} s: +{times['over_import_torch_s']:.2f} s"
