@@ -5,9 +5,9 @@
 
 Each row is one run of the real command, ``train_nmt.py --config CONFIG --device cuda --max-steps
 STEPS`` with the row's --precision (and --compile), at each --batch-tokens given (the config's
-own when none is): a step costs the host about the same whatever the batch, so bigger batches
-show how much of the GPU a step that is not waiting for the host would use. Its target tokens/s come from metrics.jsonl,
-leaving out the first two --log-every windows (CUDA start-up; torch.compile's first compilations,
+own when none is): bigger batches give the GPU more work per step for the same operations the
+host dispatches, which shows whether the host or the GPU sets the pace. Its target tokens/s come
+from metrics.jsonl, leaving out the first two --log-every windows (CUDA start-up; torch.compile's first compilations,
 which the wall-time column includes); the last window's rate shows whether the run had settled.
 FLOPs per target token are counted by ``torch.utils.flop_counter`` on the run's own first batches
 (forward, loss and backward of its checkpoint, padded as the GPU computes them), so MFU is the

@@ -31,20 +31,19 @@ class MetricsLog(Callback):
         self.sinks = sinks
         self.every = every
         self._reset()
+        self.since, self.validating_since = time.monotonic(), 0.0  # the window's start, set again at the fit's
 
     def _reset(self):
         # Sums stay on the device until a line is written: reading them every step would make the
         # host wait for a GPU every step. ``counted`` are the tokens of the updates not skipped.
         self.loss_sum, self.objective_sum, self.counted = 0.0, None, 0.0
-        self.tokens, self.since = 0, time.monotonic()
-        self.validating_since = self._validating_seconds()
+        self.tokens = 0
 
-    def _validating_seconds(self) -> float:
-        learner = getattr(self, "learner", None)  # None while the Learner is being built
-        return learner.validating_seconds if learner else 0.0
+    def _start_window(self):
+        self.since, self.validating_since = time.monotonic(), self.learner.validating_seconds
 
     def before_fit(self):
-        self.since, self.validating_since = time.monotonic(), self._validating_seconds()
+        self._start_window()
 
     def _when(self) -> dict:
         return {"step": self.learner.step, "epoch": self.learner.epoch, "minutes": self.learner.elapsed / 60}
@@ -66,7 +65,7 @@ class MetricsLog(Callback):
             self._write_training()
 
     def _write_training(self):
-        seconds = time.monotonic() - self.since - (self._validating_seconds() - self.validating_since)
+        seconds = time.monotonic() - self.since - (self.learner.validating_seconds - self.validating_since)
         counted, loss_sum, objective_sum = self._sums()
         losses = {"train_loss": loss_sum / counted} if counted else {}  # plain cross-entropy, as valid_loss
         if counted and objective_sum is not None:  # the label-smoothed objective, under its own name
@@ -80,6 +79,7 @@ class MetricsLog(Callback):
             }
         )
         self._reset()
+        self._start_window()
 
     def _sums(self) -> tuple[float, float, float | None]:
         """(counted, loss_sum, objective_sum), read from the device: the host waits for it here."""
