@@ -91,7 +91,7 @@ def restore_model(ckpt: dict[str, Any], path: str | Path = "checkpoint", device:
     if missing:
         raise CheckpointError(f"{path}: not a model checkpoint (no {', '.join(sorted(missing))})")
     try:
-        config = Config.from_dict(ckpt["config"])
+        config = stored_config(ckpt)
         src_tok = tokenizer_from_dict(ckpt["tokenizers"]["src"])
         trg_tok = src_tok if ckpt["tokenizers"]["shared"] else tokenizer_from_dict(ckpt["tokenizers"]["trg"])
         model = build_model(config.model, src_tok, trg_tok)
@@ -105,6 +105,13 @@ def restore_model(ckpt: dict[str, Any], path: str | Path = "checkpoint", device:
             f"{path}: the weights do not match the stored config and vocabularies ({detail})"
         ) from None
     return model.to(device), src_tok, trg_tok, config
+
+
+def stored_config(ckpt: dict[str, Any]) -> Config:
+    """The config a checkpoint was trained with, in today's terms: models saved before
+    ``output_vocab`` existed scored every output."""
+    stored = ckpt["config"]
+    return Config.from_dict(stored | {"model": {"output_vocab": "full"} | stored.get("model", {})})
 
 
 def load_model(path: str | Path, device: str | torch.device = "cpu"):

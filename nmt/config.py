@@ -84,6 +84,12 @@ class ModelConfig:
     tie_embeddings: bool = option(
         True, "the decoder's output layer is its embedding matrix; with a joint vocabulary, the encoder's embedding too"
     )
+    output_vocab: Literal["trained", "full"] = option(
+        "trained",
+        "trained: the output layer scores only the tokens the training targets use (with a joint vocabulary, "
+        "the target language's part; as a separate target vocabulary would), which saves their share of its "
+        "work; full: every token",
+    )
     # RNN
     cell: Literal["lstm", "gru", "rnn"] = option("lstm")
     rnn_impl: Literal["torch", "scratch"] = option(

@@ -51,8 +51,12 @@ class Team:
 
     def wrap(self, model: nn.Module) -> nn.Module:
         """The module the training step calls: ``model`` itself, or DistributedDataParallel around
-        it, which starts every process from the leader's weights and averages the gradients."""
-        return model if self.size == 1 else DistributedDataParallel(model)
+        it, which starts every process from the leader's weights and averages the gradients. The
+        models' buffers (the position table, the output list) are constants that every process
+        builds alike, so they are not broadcast before every forward: that collective would hang
+        the out-of-memory recovery (nmt.learner), where the process that failed runs one forward
+        more than the others."""
+        return model if self.size == 1 else DistributedDataParallel(model, broadcast_buffers=False)
 
     def accumulating(self, trainee: nn.Module):
         """Around a backward pass whose gradients are not to be averaged yet: all but the last

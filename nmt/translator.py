@@ -82,7 +82,8 @@ class Translator:
         with ``precision`` bf16 or fp16, run under autocast. ``output_vocab="trained"`` keeps
         only the output tokens the checkpoints list as seen on the target side in training
         (nmt.models.shortlist; all of them for checkpoints that list none), ``"full"`` every
-        token. The config and corpus are the first checkpoint's."""
+        token, which only models trained over every token can do. The config and corpus are the
+        first checkpoint's."""
         if quantize and precision != "fp32":
             raise ValueError(f"int8 quantization and {precision} do not mix; choose one")
         if quantize not in (None, "int8"):
@@ -102,7 +103,23 @@ class Translator:
         if len(restored) > 1:
             model = Ensemble([member for member, *_ in restored])
         listed = [checkpoint.get("output_ids") for checkpoint in checkpoints]
-        if output_vocab == "trained" and all(listed):
+        # a model trained over its list never learned to keep the other tokens down: they stay out
+        trained_listed = [
+            (p, ids) for p, ids, (*_, c) in zip(paths, listed, restored) if ids and c.model.output_vocab == "trained"
+        ]
+        if trained_listed and output_vocab == "full":
+            raise ValueError(
+                f"{trained_listed[0][0]}: trained to score only the tokens of its training targets "
+                "(output_vocab trained); it cannot translate with the full output vocabulary"
+            )
+        if any(ids != trained_listed[0][1] for _, ids in trained_listed):
+            raise ValueError(
+                f"{trained_listed[0][0]} and the other models were trained over different output tokens; "
+                "an ensemble of such models needs the same training targets"
+            )
+        if trained_listed:
+            model = Shortlisted(model, trained_listed[0][1])
+        elif output_vocab == "trained" and all(listed):
             model = Shortlisted(model, sorted(set().union(*listed)))
         if quantize:
             model = quantize_int8(model)

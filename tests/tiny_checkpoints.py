@@ -14,12 +14,20 @@ ROOT = Path(__file__).resolve().parent.parent
 TINY_RNN = ModelConfig(emb_size=32, enc_hidden=32, dec_hidden=64, dropout=0.0)
 
 
-def train_tiny(run_dir: Path, *, corpus: str = "demo", src: str = "en", trg: str = "fr", steps: int = 40) -> Path:
-    """The last.pt of a tiny RNN with attention; the test split holds 40 source sentences."""
+def train_tiny(
+    run_dir: Path,
+    *,
+    corpus: str = "demo",
+    src: str = "en",
+    trg: str = "fr",
+    steps: int = 40,
+    model: ModelConfig = TINY_RNN,
+) -> Path:
+    """The last.pt of a tiny RNN with attention (or ``model``); the test split holds 40 source sentences."""
     train(
         Config(
             data=DataConfig(corpus=corpus, src=src, trg=trg, tokenizer="word", valid_size=20, test_size=40),
-            model=TINY_RNN,
+            model=model,
             train=TrainConfig(
                 max_steps=steps,
                 batch_tokens=0,

@@ -69,8 +69,8 @@ def add_search_options(parser: argparse.ArgumentParser) -> None:
         choices=["trained", "full"],
         default="trained",
         help="trained: the output layer keeps only the tokens seen on the target side in training, "
-        "which the checkpoint lists (faster; older checkpoints list none and keep all); full: every token "
-        "(default: trained)",
+        "which the checkpoint lists (faster; older checkpoints list none and keep all); full: every token, "
+        "for models trained with --output-vocab full or before that option (default: trained)",
     )
     parser.add_argument(
         "--device", default="auto", help="cpu, cuda, cuda:1, or auto: cuda when there is one (default: auto)"

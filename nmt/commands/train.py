@@ -39,6 +39,7 @@ from nmt.checkpoint import (
     CheckpointError,
     load_checkpoint,
     restore_model,
+    stored_config,
     tokenizers_payload,
 )
 from nmt.commands.cli import Exit, UsageError, fail, pick_device
@@ -52,7 +53,7 @@ from nmt.learner import Learner, TrainingError
 from nmt.loss import sequence_loss
 from nmt.metrics import bleu
 from nmt.models import build_model
-from nmt.models.shortlist import target_side_ids
+from nmt.models.shortlist import Shortlisted, positions_in_list, target_side_ids
 from nmt.precision import Precision
 from nmt.reporting import MetricsLog, ProgressBar
 from nmt.schedules import DeadlineSchedule, InverseSqrtSchedule, PlateauSchedule, TeacherForcingSchedule
@@ -106,7 +107,7 @@ def _train(config: Config, run_dir: Path, device: torch.device, team: Team, *, r
     checkpoint = None
     if resume:
         checkpoint = load_checkpoint(run_dir / "last.pt")
-        config = resumed_config(Config.from_dict(checkpoint["config"]), config, explicit)
+        config = resumed_config(stored_config(checkpoint), config, explicit)
         if complete(checkpoint["progress"], config.train):
             log.info(
                 "%s: the run is already complete (step %d, epoch %d); to train on, resume with a larger "
@@ -149,6 +150,11 @@ def _train(config: Config, run_dir: Path, device: torch.device, team: Team, *, r
     )
     valid_groups = corpora.group_by_source(splits.valid)[: config.train.valid_bleu_sentences]
 
+    output_ids = target_side_ids(target for _, target in train_data.examples)  # stored for translation too
+    listed = config.model.output_vocab == "trained"
+    positions = positions_in_list(output_ids, len(trg_tok)).to(device) if listed else None
+    if listed:
+        model.list_outputs(torch.tensor(output_ids))
     model.to(device)
     if config.train.compile:
         # In place: the weights keep their names, so checkpoints are unchanged. Batches vary in both
@@ -162,7 +168,8 @@ def _train(config: Config, run_dir: Path, device: torch.device, team: Team, *, r
     optimizer = adam(model.parameters(), lr=config.train.lr, weight_decay=config.train.weight_decay, fused=True)
 
     def translate(model, sources):
-        return Translator(model, src_tok, trg_tok, device=device).translate(sources, batch_size=128)
+        searched = Shortlisted(model, output_ids, cut=False) if listed else model
+        return Translator(searched, src_tok, trg_tok, device=device).translate(sources, batch_size=128)
 
     callbacks = [
         DeviceCallback(device),
@@ -173,11 +180,10 @@ def _train(config: Config, run_dir: Path, device: torch.device, team: Team, *, r
         StopRule(max_steps=config.train.max_steps, time_budget=config.train.time_budget * 60),
     ]
     if team.leader:  # the others compute their pieces of each batch and nothing else
-        output_ids = target_side_ids(target for _, target in train_data.examples)  # for translation's output layer
         callbacks += [
             Validator(
                 loss_batches=valid_batches,
-                loss_fn=_batch_loss,
+                loss_fn=partial(_batch_loss, positions=positions),
                 sources=[s for s, _ in valid_groups],
                 references=[refs for _, refs in valid_groups],
                 translate=translate,
@@ -227,7 +233,7 @@ def _train(config: Config, run_dir: Path, device: torch.device, team: Team, *, r
     learner = Learner(
         model,
         batches=lambda epoch, start: train_data.batches(epoch, start=start, share=share),
-        loss_fn=partial(_batch_loss, label_smoothing=config.train.label_smoothing),
+        loss_fn=partial(_batch_loss, label_smoothing=config.train.label_smoothing, positions=positions),
         optimizer=optimizer,
         callbacks=callbacks,
         teacher_forcing=config.train.teacher_forcing,
@@ -336,8 +342,10 @@ def _out_of_memory(learner: Learner, train_config: TrainConfig) -> str:
     )
 
 
-def _batch_loss(logits, batch, *, label_smoothing: float = 0.0):
-    return sequence_loss(logits, batch.trg_out, label_smoothing=label_smoothing)
+def _batch_loss(logits, batch, *, label_smoothing: float = 0.0, positions=None):
+    """``positions``: where each target id sits among the outputs a listed model scores (nmt.models.shortlist)."""
+    targets = batch.trg_out if positions is None else positions[batch.trg_out]
+    return sequence_loss(logits, targets, label_smoothing=label_smoothing)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

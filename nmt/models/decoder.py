@@ -17,7 +17,7 @@ from torch import Tensor, nn
 from nmt.models.attention import BahdanauAttention
 from nmt.models.interface import Encoded
 from nmt.models.rnn import make_rnn, run_rnn
-from nmt.models.shortlist import cut_rows
+from nmt.models.shortlist import cut_rows, listed_logits
 from nmt.specials import PAD, SOS
 
 
@@ -59,10 +59,17 @@ class RNNDecoder(nn.Module):
             # nn.Embedding's N(0, 1) would give logits of std ~sqrt(emb_size) from the start
             nn.init.normal_(self.embed.weight, std=emb_size**-0.5)
             self.out_proj.weight = self.embed.weight
+        # the output rows logits are restricted to while training (list_outputs); not in the state dict
+        self.register_buffer("output_rows", None, persistent=False)
 
     def keep_outputs(self, ids: Tensor) -> None:
         """Cut the output layer to the rows ``ids`` (nmt.models.shortlist)."""
         self.out_proj = cut_rows(self.out_proj, ids)
+
+    def list_outputs(self, ids: Tensor) -> None:
+        """Score only the rows ``ids`` of the output layer from now on, read from the whole layer
+        (nmt.models.shortlist): logits are over positions in ``ids``."""
+        self.output_rows = ids
 
     def init_state(self, bridged: Tensor) -> RNNState:
         """bridged (batch, layers, n_states, hidden) -> torch's layout, one (layers, batch, hidden) per kind"""
@@ -76,7 +83,8 @@ class RNNDecoder(nn.Module):
     def logits(self, features: Tensor) -> Tensor:
         """features (..., hidden) -> (..., vocab)"""
         features = self.dropout(features)
-        return self.out_proj(features if self.to_embedding is None else self.to_embedding(features))
+        features = features if self.to_embedding is None else self.to_embedding(features)
+        return listed_logits(self.out_proj, features, self.output_rows)
 
     def _advance(self, emb: Tensor, state: RNNState, encoded: Encoded) -> tuple[Tensor, RNNState, Tensor | None]:
         """One position: emb (batch, emb) -> features (batch, hidden) the output layer reads."""
@@ -128,7 +136,10 @@ class RNNDecoder(nn.Module):
             f, state, _ = self._advance(prev_emb, state, encoded)
             logits.append(self.logits(f))  # (batch, vocab)
             if t + 1 < trg_in.size(1):
-                predicted = self.dropout(self.embed(_sample_output(logits[-1].detach())))  # (batch, emb)
+                sampled = _sample_output(logits[-1].detach())  # (batch,) a position among the outputs scored
+                if self.output_rows is not None:
+                    sampled = self.output_rows[sampled]
+                predicted = self.dropout(self.embed(sampled))  # (batch, emb)
                 reference = torch.rand(trg_in.size(0), 1, device=trg_in.device) < teacher_forcing  # (batch, 1)
                 prev_emb = torch.where(reference, emb[:, t + 1], predicted)
         return torch.stack(logits, dim=1)

@@ -62,6 +62,10 @@ class RNNSeq2Seq(nn.Module):
         self.decoder.keep_outputs(ids)
         self.trg_vocab_size = len(ids)
 
+    def list_outputs(self, ids: Tensor) -> None:
+        self.decoder.list_outputs(ids)
+        self.trg_vocab_size = len(ids)
+
     def reorder(self, state: RNNState, index: Tensor) -> RNNState:
         return self.decoder.reorder(state, index)
 

@@ -29,7 +29,7 @@ from torch import Tensor, nn
 
 from nmt.config import ModelConfig
 from nmt.models.interface import Encoded
-from nmt.models.shortlist import cut_rows
+from nmt.models.shortlist import cut_rows, listed_logits
 from nmt.specials import PAD
 
 
@@ -340,6 +340,8 @@ class Transformer(nn.Module):
             self.generator.weight = self.trg_embed.weight
             if shared_vocab:
                 self.src_embed = self.trg_embed
+        # the output rows logits are restricted to while training (list_outputs); not in the state dict
+        self.register_buffer("output_rows", None, persistent=False)
 
     def _init_weights(self, d_model: int) -> None:
         """Xavier-uniform for every matrix (biases zero); token embeddings N(0, d_model**-0.5).
@@ -375,7 +377,7 @@ class Transformer(nn.Module):
             last = i == len(self.decoder_layers) - 1
             cross_kv = layer.cross_attn.keys_values(encoded.outputs)
             x, weights = layer(x, cross_kv, attend, need_weights=need_weights and last)
-        return self.generator(self.decoder_norm(x)), weights
+        return listed_logits(self.generator, self.decoder_norm(x), self.output_rows), weights
 
     def forward(self, src: Tensor, src_len: Tensor, trg_in: Tensor, teacher_forcing: float = 1.0) -> Tensor:
         """Teacher forcing: trg_in (batch, trg_len) starting with SOS -> logits (batch, trg_len, vocab)."""
@@ -418,12 +420,18 @@ class Transformer(nn.Module):
             last = i == len(self.decoder_layers) - 1
             cross_kv = (state.cross_keys[i], state.cross_values[i])
             x, weights = layer(x, cross_kv, attend, cache=state.caches[i], need_weights=need_attention and last)
-        logits = self.generator(self.decoder_norm(x)).squeeze(1)  # (batch, vocab)
+        logits = listed_logits(self.generator, self.decoder_norm(x), self.output_rows).squeeze(1)  # (batch, vocab)
         return logits, state, None if weights is None else weights.squeeze(1)
 
     def keep_outputs(self, ids: Tensor) -> None:
         """Cut the output layer to the rows ``ids`` (nmt.models.shortlist)."""
         self.generator = cut_rows(self.generator, ids)
+        self.trg_vocab_size = len(ids)
+
+    def list_outputs(self, ids: Tensor) -> None:
+        """Score only the rows ``ids`` of the output layer from now on, read from the whole layer
+        (nmt.models.shortlist): logits are over positions in ``ids``."""
+        self.output_rows = ids
         self.trg_vocab_size = len(ids)
 
     def reorder(self, state: DecoderState, index: Tensor) -> DecoderState:
