@@ -4,8 +4,9 @@
 
 For each checkpoint: sentences/s and target tokens/s of greedy search and beam 5 at batch 64
 (the whole test split) and batch 1 (its first --batch-1-sentences), in fp32 and int8, with the
-BLEU of each (and, for a checkpoint that lists its training targets' tokens, fp32 with the full
-output vocabulary too: ``fp32 full``, what the list gains); the start-up cost of translating
+BLEU of each (and, for a checkpoint trained over every token that lists its training targets'
+tokens, fp32 with the full output vocabulary too: ``fp32 full``, what the list gains); the
+start-up cost of translating
 one line with translate.py over that of ``python -c "import torch"``; and the peak RSS of each
 measurement. ``--baseline REV`` measures
 the same fp32 figures with the code of commit REV (checked out into a temporary git worktree),
@@ -62,10 +63,13 @@ def measure(
     }
 
 
-def lists_outputs(checkpoint: str) -> bool:
+def searchable_in_full(checkpoint: str) -> bool:
+    """Whether the checkpoint lists its training targets' tokens and was trained over every token
+    (``--output-vocab full``, or saved before the option), so that both searches are its own."""
     import torch
 
-    return "output_ids" in torch.load(checkpoint, map_location="cpu", weights_only=True)
+    state = torch.load(checkpoint, map_location="cpu", weights_only=True)
+    return "output_ids" in state and state["config"]["model"].get("output_vocab", "full") == "full"
 
 
 def in_worker(root: Path, **spec) -> dict:
@@ -109,11 +113,23 @@ def baseline_worktree(rev: str, into: Path) -> Path:
 
 def readable_by_baseline(checkpoint: str, into: Path) -> str:
     """A copy of ``checkpoint`` without its training options: translation reads only the model,
-    its config and the tokenizers, and an older commit refuses training options it does not know."""
+    its config and the tokenizers, and an older commit refuses options it does not know. A model
+    trained over its targets' tokens only (``output_vocab`` trained) gets the bias of every other
+    output pushed to -1e9, so that a baseline which searches every token searches the same ones;
+    an output layer without a bias (the Transformer's) cannot be so fenced, and a warning says so."""
     import torch
 
     state = torch.load(checkpoint, map_location="cpu", weights_only=True)
     state["config"]["train"] = {}
+    if state["config"]["model"].pop("output_vocab", "full") == "trained":
+        listed = torch.tensor(state["output_ids"])
+        biases = [key for key in ("decoder.out_proj.bias", "generator.bias") if key in state["model"]]
+        for key in biases:
+            unlisted = torch.ones_like(state["model"][key], dtype=torch.bool)
+            unlisted[listed] = False
+            state["model"][key] = state["model"][key].masked_fill(unlisted, -1e9)
+        if not biases:
+            print(f"warning: the baseline searches every token of {checkpoint}, trained over its targets' only")
     copy = into / f"for-baseline-{len(list(into.glob('for-baseline-*')))}.pt"
     torch.save(state, copy)
     return str(copy)
@@ -154,7 +170,7 @@ def main() -> None:
                         for quantize in (None, "int8"):
                             result = in_worker(ROOT, **spec, sentences=sentences, quantize=quantize)
                             report(args.json, quantize or "fp32", commit.stdout.strip(), spec, result, base)
-                        if lists_outputs(checkpoint):
+                        if searchable_in_full(checkpoint):
                             result = in_worker(ROOT, **spec, sentences=sentences, quantize=None, full_vocab=True)
                             report(args.json, "fp32 full", commit.stdout.strip(), spec, result, base)
                 for code, root, readable in (("today", ROOT, checkpoint), ("baseline", baseline, for_baseline)):
