@@ -11,11 +11,15 @@ from torch import nn
 
 from nmt.checkpoint import load_checkpoint, load_model, save_checkpoint, stored_config
 from nmt.commands.translate import main
+from nmt.config import ModelConfig
+from nmt.corpora import demo_pairs
 from nmt.data import make_batch
 from nmt.loss import sequence_loss
+from nmt.models import build_model
 from nmt.models.shortlist import Shortlisted, positions_in_list
 from nmt.specials import EOS, PAD, SOS, SPECIALS, UNK
 from nmt.translator import Translator
+from nmt.vocab import Lang
 
 LINES = ["one hundred and twenty-two", "seven thousand, two hundred and twenty", "nine", "forty-five"]
 
@@ -184,3 +188,27 @@ def test_teacher_forcing_the_list_gives_the_full_models_logits_of_the_listed_tok
         got = shortlisted.model(batch.src, batch.src_len, positions)
         expected = full.model(batch.src, batch.src_len, ids[positions])[..., ids]
     torch.testing.assert_close(got, expected)
+
+
+def test_a_transformer_over_its_list_scores_the_full_layers_listed_columns_in_training_and_steps():
+    pairs = demo_pairs(n=200)
+    tok = Lang.build([s for pair in pairs for s in pair], name="joint")
+    config = ModelConfig(arch="transformer", d_model=32, heads=2, ff_size=64, enc_layers=2, dec_layers=2, dropout=0.0)
+    full = build_model(config, tok, tok).eval()
+    listed = build_model(config, tok, tok).eval()
+    listed.load_state_dict(full.state_dict())
+    ids = torch.tensor(
+        sorted(set(range(len(SPECIALS))) | {tok.encode(w)[0] for w in ("mille", "cent", "neuf", "vingt")})
+    )
+    listed.list_outputs(ids)
+    batch = make_batch([(tok.encode(en), tok.encode(fr)) for en, fr in pairs[:4]])
+    with torch.no_grad():
+        torch.testing.assert_close(
+            listed(batch.src, batch.src_len, batch.trg_in), full(batch.src, batch.src_len, batch.trg_in)[..., ids]
+        )
+        encoded = full.encode(batch.src, batch.src_len)
+        prev = torch.full((4,), SOS)
+        got, _, _ = listed.step(prev, listed.init_state(encoded), encoded)
+        expected, _, _ = full.step(prev, full.init_state(encoded), encoded)
+    torch.testing.assert_close(got, expected[:, ids])
+    assert listed.trg_vocab_size == len(ids)
