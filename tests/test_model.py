@@ -109,17 +109,36 @@ def test_attention_gives_no_weight_to_padding_and_sums_to_one():
     torch.testing.assert_close(weights.sum(1), torch.ones(2))
 
 
-def test_step_by_step_decoding_equals_the_teacher_forced_forward():
-    for attention in ("bahdanau", "none"):
-        model = tiny(attention=attention)
-        b = make_batch(examples())
+@pytest.mark.parametrize("attention", ["bahdanau", "none"])
+@pytest.mark.parametrize("cell", ["lstm", "gru", "rnn"])
+@pytest.mark.parametrize("impl", ["torch", "scratch"])
+@pytest.mark.parametrize("layers", [1, 2])
+def test_step_by_step_decoding_equals_the_teacher_forced_forward_and_its_gradients(attention, cell, impl, layers):
+    # Training writes the recurrence out with the tokens' share of the gates computed up front;
+    # search steps the RNN module. Both must be the same function, down to the gradients.
+    model = tiny(attention=attention, cell=cell, rnn_impl=impl, layers=layers)
+    b = make_batch(examples())
+
+    def stepped():
         encoded = model.encode(b.src, b.src_len)
         state = model.init_state(encoded)
         steps = []
         for t in range(b.trg_in.size(1)):
             logits, state, _ = model.step(b.trg_in[:, t], state, encoded)
             steps.append(logits)
-        torch.testing.assert_close(torch.stack(steps, 1), model(b.src, b.src_len, b.trg_in), atol=1e-5, rtol=1e-5)
+        return torch.stack(steps, 1)
+
+    def gradients(logits):
+        model.zero_grad()
+        (logits * torch.linspace(-1, 1, logits.numel()).view_as(logits)).sum().backward()
+        return {name: p.grad.clone() for name, p in model.named_parameters() if p.grad is not None}
+
+    step_logits, forced_logits = stepped(), model(b.src, b.src_len, b.trg_in)
+    torch.testing.assert_close(step_logits, forced_logits, atol=1e-5, rtol=1e-5)
+    step_grads, forced_grads = gradients(step_logits), gradients(forced_logits)
+    assert step_grads.keys() == forced_grads.keys()
+    for name in step_grads:
+        torch.testing.assert_close(step_grads[name], forced_grads[name], atol=1e-5, rtol=1e-4, msg=name)
 
 
 def test_scheduled_sampling_feeds_tokens_sampled_from_the_model_and_never_pad_or_sos():

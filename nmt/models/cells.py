@@ -15,7 +15,11 @@ and gradients against torch:
 - initialisation: every weight and bias uniform(-1/sqrt(hidden), 1/sqrt(hidden)).
 
 Each cell's ``step`` is a plain function of the input, the state and the four tensors, so
-``ScratchRNN`` runs the very same equations with its own per-layer parameters.
+``ScratchRNN`` runs the very same equations with its own per-layer parameters. ``step`` is
+``step_from_gates`` given the input's share of the gates, ``W_ih x + b_ih``: that share does not
+wait for the previous state, so ``ScratchRNN`` (like cuDNN) computes it for every position in
+one matrix product and runs only the hidden side step by step, and the decoder does the same
+with its known target tokens while it trains.
 """
 
 from __future__ import annotations
@@ -61,8 +65,15 @@ class LSTMCell(_Cell):
     def step(
         x: Tensor, state: tuple[Tensor, Tensor], weight_ih: Tensor, weight_hh: Tensor, bias_ih: Tensor, bias_hh: Tensor
     ) -> tuple[Tensor, Tensor]:
+        return LSTMCell.step_from_gates(F.linear(x, weight_ih, bias_ih), state, weight_hh, bias_hh)
+
+    @staticmethod
+    def step_from_gates(
+        x_gates: Tensor, state: tuple[Tensor, Tensor], weight_hh: Tensor, bias_hh: Tensor
+    ) -> tuple[Tensor, Tensor]:
+        """x_gates (batch, 4*hidden): the input's share of the gates, W_ih x + b_ih."""
         h, c = state
-        pre = F.linear(x, weight_ih, bias_ih) + F.linear(h, weight_hh, bias_hh)  # (batch, 4*hidden)
+        pre = x_gates + F.linear(h, weight_hh, bias_hh)  # (batch, 4*hidden)
         i, f, g, o = pre.chunk(4, dim=1)  # each (batch, hidden), in torch's row order
         i = torch.sigmoid(i)  # input gate:  i = sigmoid(W_ii x + b_ii + W_hi h + b_hi)
         f = torch.sigmoid(f)  # forget gate: f = sigmoid(W_if x + b_if + W_hf h + b_hf)
@@ -87,8 +98,13 @@ class GRUCell(_Cell):
 
     @staticmethod
     def step(x: Tensor, h: Tensor, weight_ih: Tensor, weight_hh: Tensor, bias_ih: Tensor, bias_hh: Tensor) -> Tensor:
+        return GRUCell.step_from_gates(F.linear(x, weight_ih, bias_ih), h, weight_hh, bias_hh)
+
+    @staticmethod
+    def step_from_gates(x_gates: Tensor, h: Tensor, weight_hh: Tensor, bias_hh: Tensor) -> Tensor:
+        """x_gates (batch, 3*hidden): the input's share of the gates, W_ih x + b_ih."""
         # The two sides stay apart because the reset gate scales only the hidden side of n.
-        x_r, x_z, x_n = F.linear(x, weight_ih, bias_ih).chunk(3, dim=1)  # each (batch, hidden)
+        x_r, x_z, x_n = x_gates.chunk(3, dim=1)  # each (batch, hidden)
         h_r, h_z, h_n = F.linear(h, weight_hh, bias_hh).chunk(3, dim=1)  # each (batch, hidden)
         r = torch.sigmoid(x_r + h_r)  # reset gate:  r = sigmoid(W_ir x + b_ir + W_hr h + b_hr)
         z = torch.sigmoid(x_z + h_z)  # update gate: z = sigmoid(W_iz x + b_iz + W_hz h + b_hz)
@@ -108,8 +124,13 @@ class RNNCell(_Cell):
 
     @staticmethod
     def step(x: Tensor, h: Tensor, weight_ih: Tensor, weight_hh: Tensor, bias_ih: Tensor, bias_hh: Tensor) -> Tensor:
+        return RNNCell.step_from_gates(F.linear(x, weight_ih, bias_ih), h, weight_hh, bias_hh)
+
+    @staticmethod
+    def step_from_gates(x_gates: Tensor, h: Tensor, weight_hh: Tensor, bias_hh: Tensor) -> Tensor:
+        """x_gates (batch, hidden): the input's share, W_ih x + b_ih."""
         # h' = tanh(W_ih x + b_ih + W_hh h + b_hh)
-        return torch.tanh(F.linear(x, weight_ih, bias_ih) + F.linear(h, weight_hh, bias_hh))
+        return torch.tanh(x_gates + F.linear(h, weight_hh, bias_hh))
 
     def forward(self, x: Tensor, hx: Tensor | None = None) -> Tensor:
         if hx is None:
@@ -164,7 +185,7 @@ class ScratchRNN(nn.Module):
         if mode not in CELLS:
             raise ValueError(f"mode must be one of {sorted(CELLS)}, got {mode!r}")
         self.mode = mode
-        self.step = CELLS[mode].step  # the cell's equations, run here with this module's weights
+        self.step_from_gates = CELLS[mode].step_from_gates  # the cell's equations, with this module's weights
         self.input_size = input_size
         self.hidden_size = hidden_size
         self.num_layers = num_layers
@@ -237,10 +258,12 @@ class ScratchRNN(nn.Module):
 
     def _run(self, x: Tensor, lengths: Tensor, state, weights: list[Tensor]):
         """One direction of one layer, left to right over x (batch, max_len, input)."""
+        weight_ih, weight_hh, bias_ih, bias_hh = weights
+        x_gates = F.linear(x, weight_ih, bias_ih)  # (batch, max_len, gates*hidden): every position at once
         outputs = []
-        for t in range(x.size(1)):
+        for t, x_gates_t in enumerate(x_gates.unbind(1)):
             real = (t < lengths)[:, None]  # (batch, 1), False once a row is into its padding
-            new = self.step(x[:, t], state, *weights)
+            new = self.step_from_gates(x_gates_t, state, weight_hh, bias_hh)
             if isinstance(state, tuple):
                 state = tuple(torch.where(real, n, s) for n, s in zip(new, state))
                 h = state[0]
