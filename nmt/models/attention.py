@@ -22,7 +22,12 @@ class BahdanauAttention(nn.Module):
         """query (batch, query_size), keys (batch, src_len, hidden) from project_keys,
         values (batch, src_len, key_size), mask (batch, src_len) True at real tokens
         -> context (batch, key_size), weights (batch, src_len)"""
-        scores = self.energy(torch.tanh(self.query_proj(query)[:, None, :] + keys)).squeeze(2)  # (batch, src_len)
-        weights = torch.softmax(scores.masked_fill(~mask, float("-inf")), dim=1)  # padding gets exactly 0
+        weights = self.weights(query, keys, mask)
         context = torch.bmm(weights[:, None, :], values).squeeze(1)  # (batch, key_size)
         return context, weights
+
+    def weights(self, query: Tensor, keys: Tensor, mask: Tensor) -> Tensor:
+        """The attention alone, (batch, src_len): training gathers the contexts of all positions
+        in one product afterwards (RNNDecoder._teacher_forced)."""
+        scores = self.energy(torch.tanh(self.query_proj(query)[:, None, :] + keys)).squeeze(2)  # (batch, src_len)
+        return torch.softmax(scores.masked_fill(~mask, float("-inf")), dim=1)  # padding gets exactly 0

@@ -164,9 +164,9 @@ class RNNDecoder(nn.Module):
         context_gates = F.linear(encoded.outputs, w_context)  # (batch, src_len, gates*hidden)
         # one state per layer, as the cell takes it: (h, c) for an LSTM, h otherwise
         states = [s if len(s) == 2 else s[0] for s in zip(*(kind.unbind(0) for kind in state.hidden))]
-        outs, contexts = [], []
+        outs, attentions = [], []
         for emb_gates_t in emb_gates.unbind(1):  # unbind: emb_gates[:, t] would cost a zero-filled copy in backward
-            context, attention = self.attention(_h(states[-1]), encoded.keys, encoded.outputs, encoded.mask)
+            attention = self.attention.weights(_h(states[-1]), encoded.keys, encoded.mask)  # (batch, src_len)
             x_gates = torch.baddbmm(emb_gates_t[:, None], attention[:, None], context_gates).squeeze(
                 1
             )  # (batch, gates*hidden)
@@ -175,8 +175,10 @@ class RNNDecoder(nn.Module):
                 below = F.dropout(_h(states[layer - 1]), self.rnn.dropout, self.training)
                 states[layer] = self.cell.step(below, states[layer], *weights[layer])
             outs.append(_h(states[-1]))  # (batch, hidden)
-            contexts.append(context)
-        return torch.stack(outs, dim=1), torch.stack(contexts, dim=1)
+            attentions.append(attention)
+        # The loop needed only the contexts' share of the gates; the contexts themselves are one product.
+        contexts = torch.bmm(torch.stack(attentions, dim=1), encoded.outputs)  # (batch, trg_len, enc_size)
+        return torch.stack(outs, dim=1), contexts
 
     @staticmethod
     def reorder(state: RNNState, index: Tensor) -> RNNState:
