@@ -9,6 +9,7 @@ from collections.abc import Sequence
 
 from tqdm import tqdm
 
+from nmt.allocator import keep_freed_memory
 from nmt.commands.cli import (
     Exit,
     OneLineErrorParser,
@@ -80,7 +81,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    return run(evaluate_split, build_parser().parse_args(argv))
+    args = build_parser().parse_args(argv)
+    keep_freed_memory()
+    return run(evaluate_split, args)
 
 
 def evaluate_split(args: argparse.Namespace) -> int:

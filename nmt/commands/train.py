@@ -24,6 +24,7 @@ from pathlib import Path
 import torch
 
 from nmt import corpora
+from nmt.allocator import keep_freed_memory
 from nmt.averaging import ExponentialMovingAverage
 from nmt.callbacks import (
     Checkpointer,
@@ -351,6 +352,7 @@ def _batch_loss(logits, batch, *, label_smoothing: float = 0.0, positions=None):
 def main(argv: Sequence[str] | None = None) -> int:
     """Every expected failure is one line on stderr, with its ``Exit`` status."""
     args = build_parser(__doc__).parse_args(argv)
+    keep_freed_memory()
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S"
     )

@@ -22,6 +22,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from tqdm import tqdm
 
 from nmt import plot
+from nmt.allocator import keep_freed_memory
 from nmt.commands.cli import (
     DEFAULT_BEAM,
     Exit,
@@ -94,6 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    keep_freed_memory()
     return run(translate_interactively if args.interactive else translate_file, args)
 
 
