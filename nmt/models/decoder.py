@@ -122,10 +122,11 @@ class RNNDecoder(nn.Module):
         token sampled from its own prediction instead of the reference. PAD and SOS are never
         sampled: no search ever outputs them."""
         emb = self.dropout(self.embed(trg_in))  # (batch, trg_len, emb)
-        if teacher_forcing >= 1.0:
-            if self.attention is None:  # nothing depends on the previous step's output: one fused call
-                out, _ = run_rnn(self.rnn, emb, None, _torch_hx(state.hidden))
-                return self.logits(out)
+        forced = teacher_forcing >= 1.0
+        if forced and self.attention is None:  # nothing depends on the previous step's output: one fused call
+            out, _ = run_rnn(self.rnn, emb, None, _torch_hx(state.hidden))
+            return self.logits(out)
+        if forced and hasattr(self.rnn, "weight_hh_l0"):  # not int8 layers, whose weights are packed away
             # Only the recurrence needs the loop: what reads its outputs runs once over all positions,
             # the vocabulary matmul (the biggest cost) above all.
             return self.logits(self._features(*self._teacher_forced(emb, state, encoded)))
@@ -134,13 +135,18 @@ class RNNDecoder(nn.Module):
             f, state, _ = self._advance(prev_emb, state, encoded)
             logits.append(self.logits(f))  # (batch, vocab)
             if t + 1 < trg_in.size(1):
-                sampled = _sample_output(logits[-1].detach())  # (batch,) a position among the outputs scored
-                if self.output_rows is not None:
-                    sampled = self.output_rows[sampled]
-                predicted = self.dropout(self.embed(sampled))  # (batch, emb)
-                reference = torch.rand(trg_in.size(0), 1, device=trg_in.device) < teacher_forcing  # (batch, 1)
-                prev_emb = torch.where(reference, emb[:, t + 1], predicted)
+                prev_emb = emb[:, t + 1] if forced else self._sampled_or(emb[:, t + 1], logits[-1], teacher_forcing)
         return torch.stack(logits, dim=1)
+
+    def _sampled_or(self, reference: Tensor, logits: Tensor, teacher_forcing: float) -> Tensor:
+        """Scheduled sampling's next input: per sentence, the reference's embedding (batch, emb)
+        with probability ``teacher_forcing``, else that of a token sampled from ``logits``."""
+        sampled = _sample_output(logits.detach())  # (batch,) a position among the outputs scored
+        if self.output_rows is not None:
+            sampled = self.output_rows[sampled]
+        predicted = self.dropout(self.embed(sampled))  # (batch, emb)
+        keep = torch.rand(reference.size(0), 1, device=reference.device) < teacher_forcing  # (batch, 1)
+        return torch.where(keep, reference, predicted)
 
     def _teacher_forced(self, emb: Tensor, state: RNNState, encoded: Encoded) -> tuple[Tensor, Tensor]:
         """The recurrence of ``_recur`` over every position of emb (batch, trg_len, emb), written out
