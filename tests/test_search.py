@@ -281,6 +281,19 @@ def test_beam_returns_the_log_prob_and_attention_of_its_tokens():
             torch.testing.assert_close(attention, expected_attention, atol=1e-5, rtol=1e-4)
 
 
+def test_greedy_scores_are_the_log_probs_of_its_tokens():
+    # greedy and beam search correct only the chosen logits into log-probabilities; rescoring
+    # with the full log-softmax must agree
+    model = TinyGRU(seed=3, eos_bias=0.5)
+    src, src_len = random_batch(3, batch=4)
+    hyps = greedy(model, src, src_len, max_len=7)
+    for i in range(len(src)):
+        (tokens,), (score,), (log_prob,) = hyps.tokens[i], hyps.scores[i], hyps.log_probs[i]
+        generated = tokens + [EOS] * (len(tokens) < 7)
+        expected_lp, _ = rescore(model, src[i : i + 1, : src_len[i]], src_len[i : i + 1], generated)
+        assert score == log_prob == pytest.approx(expected_lp, abs=1e-4)
+
+
 def test_per_row_max_length_is_respected():
     # EOS made impossible, so every hypothesis runs to its limit and is cut there
     model = TinyGRU(seed=6, eos_bias=-1e9)
