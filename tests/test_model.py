@@ -172,3 +172,16 @@ def test_scheduled_sampling_flips_a_coin_per_sentence_and_position():
     # position 1 reads the reference in the sentences whose coin said so, a sample in the others
     same = torch.isclose(mixed[:, 1], forced[:, 1], atol=1e-6).all(dim=1)
     assert 10 < int(same.sum()) < 54
+
+
+def test_under_bf16_autocast_the_training_recurrence_keeps_its_state_in_fp32():
+    # the matrix products run in bf16; the state, which adds up over every position, does not
+    model = tiny(layers=2)
+    b = make_batch(examples())
+    encoded = model.encode(b.src, b.src_len)
+    emb = model.decoder.embed(b.trg_in)
+    expected, _ = model.decoder._teacher_forced(emb, model.init_state(encoded), encoded)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        outs, _ = model.decoder._teacher_forced(emb, model.init_state(encoded), encoded)
+    assert outs.dtype == torch.float32
+    torch.testing.assert_close(outs, expected, atol=0.05, rtol=0)
