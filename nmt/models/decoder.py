@@ -164,12 +164,13 @@ class RNNDecoder(nn.Module):
             [getattr(self.rnn, f"{name}_l{layer}") for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")]
             for layer in range(self.rnn.num_layers)
         ]
-        w_emb, w_context = weights[0][0].split([emb.size(2), encoded.outputs.size(2)], dim=1)
-        _, w_hh, _, b_hh = weights[0]
-        emb_gates = F.linear(emb, w_emb, weights[0][2])  # (batch, trg_len, gates*hidden)
+        w_ih, w_hh, b_ih, b_hh = weights[0]
+        w_emb, w_context = w_ih.split([emb.size(2), encoded.outputs.size(2)], dim=1)
+        emb_gates = F.linear(emb, w_emb, b_ih)  # (batch, trg_len, gates*hidden)
         context_gates = F.linear(encoded.outputs, w_context)  # (batch, src_len, gates*hidden)
         # One state per layer, as the cell takes it: (h, c) for an LSTM, h otherwise; in fp32 even
-        # under autocast, where the matrix products run in bf16 or fp16, as the fused RNN keeps it.
+        # under autocast, where the matrix products run in bf16 or fp16 (on a CPU, run_rnn keeps
+        # the fused RNN's state in fp32 too).
         states = [
             tuple(x.float() for x in s) if len(s) == 2 else s[0].float()
             for s in zip(*(kind.unbind(0) for kind in state.hidden))
