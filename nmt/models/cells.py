@@ -31,6 +31,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch import Tensor
 
+from nmt.models.dropout import dropout
+
 
 class _Cell(nn.Module):
     """The four parameters every cell shares; subclasses set ``gates`` and write ``step``."""
@@ -248,7 +250,7 @@ class ScratchRNN(nn.Module):
                 finals.append(state)
             layer_input = torch.cat(directions, dim=2)  # (batch, max_len, num_directions*hidden)
             if layer < self.num_layers - 1:
-                layer_input = F.dropout(layer_input, self.dropout, self.training)
+                layer_input = dropout(layer_input, self.dropout, self.training)
         outputs = layer_input if self.batch_first else layer_input.transpose(0, 1)
         if is_lstm:
             h_n = torch.stack([h for h, _ in finals])  # (num_layers*num_directions, batch, hidden)

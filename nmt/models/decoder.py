@@ -17,6 +17,7 @@ from torch import Tensor, nn
 
 from nmt.models.attention import BahdanauAttention
 from nmt.models.cells import CELLS
+from nmt.models.dropout import Dropout, dropout
 from nmt.models.interface import Encoded
 from nmt.models.rnn import make_rnn, run_rnn
 from nmt.models.shortlist import cut_rows, listed_logits
@@ -45,7 +46,7 @@ class RNNDecoder(nn.Module):
     ):
         super().__init__()
         self.embed = nn.Embedding(vocab_size, emb_size, padding_idx=PAD)
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = Dropout(dropout)
         self.attention = BahdanauAttention(query_size=hidden, key_size=enc_size, hidden=hidden) if attention else None
         rnn_input = emb_size + (enc_size if attention else 0)
         self.rnn = make_rnn(cell, impl, rnn_input, hidden, layers=layers, dropout=dropout)
@@ -182,7 +183,7 @@ class RNNDecoder(nn.Module):
             x_gates = x_gates.squeeze(1).float()
             states[0] = self.cell.step_from_gates(x_gates, states[0], w_hh, b_hh)
             for layer in range(1, len(states)):
-                below = F.dropout(_h(states[layer - 1]), self.rnn.dropout, self.training)
+                below = dropout(_h(states[layer - 1]), self.rnn.dropout, self.training)
                 states[layer] = self.cell.step(below, states[layer], *weights[layer])
             outs.append(_h(states[-1]))  # (batch, hidden)
             attentions.append(attention)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from nmt.models.dropout import Dropout
 from nmt.models.interface import Encoded
 from nmt.models.rnn import make_rnn, run_rnn
 from nmt.specials import PAD
@@ -25,7 +26,7 @@ class RNNEncoder(nn.Module):
     ):
         super().__init__()
         self.embed = nn.Embedding(vocab_size, emb_size, padding_idx=PAD)
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = Dropout(dropout)
         self.rnn = make_rnn(cell, impl, emb_size, hidden, layers=layers, bidirectional=bidirectional, dropout=dropout)
         self.layers = layers
         self.directions = 2 if bidirectional else 1

@@ -28,6 +28,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from nmt.config import ModelConfig
+from nmt.models.dropout import Dropout, dropout
 from nmt.models.interface import Encoded
 from nmt.models.shortlist import cut_rows, listed_logits
 from nmt.specials import PAD
@@ -81,7 +82,7 @@ class MultiHeadAttention(nn.Module):
         """
         batch, q_len, d_model = x.shape
         q = self.split_heads(self.query(x))  # (batch, heads, q_len, d_head)
-        dropout = self.dropout if self.training else 0.0
+        p = self.dropout if self.training else 0.0
         weights = None
         if need_weights:
             assert not is_causal, "need_weights is for cross-attention; pass a mask"
@@ -89,11 +90,11 @@ class MultiHeadAttention(nn.Module):
             if mask is not None:
                 scores = scores.masked_fill(~mask, float("-inf"))
             probs = scores.softmax(dim=-1)
-            context = F.dropout(probs, dropout, self.training) @ values  # (batch, heads, q_len, d_head)
+            context = dropout(probs, p, self.training) @ values  # (batch, heads, q_len, d_head)
             weights = probs.mean(dim=1)  # (batch, q_len, k_len)
         else:
             context = F.scaled_dot_product_attention(
-                q, keys, values, attn_mask=mask, dropout_p=dropout, is_causal=is_causal
+                q, keys, values, attn_mask=mask, dropout_p=p, is_causal=is_causal
             )  # (batch, heads, q_len, d_head)
         context = context.transpose(1, 2).reshape(batch, q_len, d_model)  # heads side by side again
         return self.out(context), weights
@@ -106,7 +107,7 @@ class FeedForward(nn.Module):
         super().__init__()
         self.up = nn.Linear(d_model, ff_size)
         self.down = nn.Linear(ff_size, d_model)
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = Dropout(dropout)
 
     def forward(self, x: Tensor) -> Tensor:
         return self.down(self.dropout(F.relu(self.up(x))))
@@ -123,7 +124,7 @@ class Residual(nn.Module):
     def __init__(self, d_model: int, dropout: float, pre_norm: bool):
         super().__init__()
         self.norm = nn.LayerNorm(d_model)
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = Dropout(dropout)
         self.pre_norm = pre_norm
 
     def sublayer_input(self, x: Tensor) -> Tensor:
@@ -326,7 +327,7 @@ class Transformer(nn.Module):
         self.trg_embed = nn.Embedding(trg_vocab_size, cfg.d_model)
         self.src_positions = PositionalEncoding(cfg.d_model, cfg.max_positions, learned)
         self.trg_positions = PositionalEncoding(cfg.d_model, cfg.max_positions, learned)
-        self.dropout = nn.Dropout(cfg.dropout)
+        self.dropout = Dropout(cfg.dropout)
         self.encoder_layers = nn.ModuleList(EncoderLayer(cfg) for _ in range(cfg.enc_layers))
         self.decoder_layers = nn.ModuleList(DecoderLayer(cfg) for _ in range(cfg.dec_layers))
         # Pre-norm leaves the residual stream unnormalised, so each stack ends with a LayerNorm;

@@ -1,0 +1,50 @@
+"""Dropout whose random mask is cheap on a CPU.
+
+torch's CPU dropout draws one random number per element through ``bernoulli_``: 23-34 ms for a
+3M-element activation on this project's 2-core machines, 15% of a Transformer training step.
+Drawing 64 random bits at a time and reading them as four 16-bit numbers costs about a quarter
+of that, so on a CPU a mask is made that way: an element is kept when its 16-bit number clears
+the threshold for ``p``, i.e. ``p`` is rounded to a multiple of 1/65,536, and the kept elements
+are scaled by the inverse of the exact keep probability, so the output's expectation is the
+input. On a GPU ``F.dropout`` is already a fused kernel and is used as it is.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+_LEVELS = 1 << 16  # the values of one 16-bit random number
+
+
+def dropout(x: Tensor, p: float, training: bool = True) -> Tensor:
+    """Zero each element of ``x`` with probability ``p`` (to within 1/65,536) and scale the rest
+    by 1 / (1 - p), when ``training``; ``x`` itself otherwise."""
+    if not training or p == 0:
+        return x
+    dropped_levels = round(p * _LEVELS)
+    if x.device.type != "cpu" or dropped_levels >= _LEVELS:
+        return F.dropout(x, p, training)
+    words = torch.empty((x.numel() + 3) // 4, dtype=torch.int64)
+    # from the int64 minimum: all 64 bits random (random_() alone leaves the sign bit 0)
+    words.random_(torch.iinfo(torch.int64).min, None)
+    noise = words.view(torch.int16)[: x.numel()].view(x.shape)  # uniform over the 65,536 int16 values
+    keep = noise >= torch.iinfo(torch.int16).min + dropped_levels
+    return x * keep * (_LEVELS / (_LEVELS - dropped_levels))
+
+
+class Dropout(nn.Module):
+    """``nn.Dropout`` with the cheap CPU mask of ``dropout``."""
+
+    def __init__(self, p: float = 0.5):
+        super().__init__()
+        if not 0 <= p <= 1:
+            raise ValueError(f"dropout probability {p} is not between 0 and 1")
+        self.p = p
+
+    def forward(self, x: Tensor) -> Tensor:
+        return dropout(x, self.p, self.training)
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}"
