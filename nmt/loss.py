@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+import torch
 import torch.nn.functional as F
 from torch import Tensor
+from torch.autograd.function import once_differentiable
 
 from nmt.specials import PAD, SOS
 
@@ -26,10 +28,44 @@ def sequence_loss(logits: Tensor, trg_out: Tensor, *, label_smoothing: float = 0
     if not label_smoothing:
         cross_entropy = F.cross_entropy(logits, target, ignore_index=PAD)
         return Loss(cross_entropy, cross_entropy)
-    log_probs = logits.float().log_softmax(dim=-1)  # (tokens, vocab)
-    cross_entropy = F.nll_loss(log_probs, target, ignore_index=PAD)
-    real = target != PAD  # (tokens,)
-    outputs = log_probs.size(-1) - 2
-    spread = -(log_probs.sum(-1) - log_probs[:, PAD] - log_probs[:, SOS]) / outputs  # (tokens,)
-    uniform = (spread * real).sum() / real.sum()  # the mean over real tokens; indexing by a mask would wait for a GPU
-    return Loss((1 - label_smoothing) * cross_entropy + label_smoothing * uniform, cross_entropy)
+    return Loss(*_SmoothedCrossEntropy.apply(logits, target, label_smoothing))
+
+
+class _SmoothedCrossEntropy(torch.autograd.Function):
+    """The label-smoothed objective and the plain cross-entropy, with the objective's gradient
+    written out: softmax - (1 - e) onehot(target) - e / outputs on every output, per real token.
+
+    Autograd would build that gradient from a zero-filled tensor per term (the target's pick,
+    PAD's and SOS's columns) and add them up: five passes over (tokens, vocab) floats, each in
+    freshly allocated memory, which above glibc's 32 MiB heap limit (a Transformer's 3,000-token
+    batch: 69 MB) page-faults anew at every step. Here backward turns the saved log-probabilities
+    into the gradient in place.
+    """
+
+    @staticmethod
+    def forward(ctx, logits: Tensor, target: Tensor, smoothing: float) -> tuple[Tensor, Tensor]:
+        log_probs = logits.float().log_softmax(dim=-1)  # (tokens, vocab)
+        real = target != PAD  # (tokens,)
+        count = real.sum()  # a tensor: a count read on the host would wait for a GPU
+        cross_entropy = -(log_probs.gather(1, target[:, None]).squeeze(1) * real).sum() / count
+        outputs = log_probs.size(1) - 2
+        spread = -(log_probs.sum(1) - log_probs[:, PAD] - log_probs[:, SOS]) / outputs  # (tokens,)
+        objective = (1 - smoothing) * cross_entropy + smoothing * (spread * real).sum() / count
+        ctx.save_for_backward(log_probs, target, real, count)
+        ctx.smoothing, ctx.dtype = smoothing, logits.dtype
+        ctx.mark_non_differentiable(cross_entropy)
+        return objective, cross_entropy
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad_objective: Tensor, _grad_cross_entropy: Tensor):
+        log_probs, target, real, count = ctx.saved_tensors
+        smoothing = ctx.smoothing
+        share = smoothing / (log_probs.size(1) - 2)
+        grad = log_probs.exp_()  # the softmax, in the log-probabilities' memory: they are not needed again
+        grad.sub_(share)
+        grad[:, PAD] += share
+        grad[:, SOS] += share
+        grad.scatter_add_(1, target[:, None], grad.new_full((grad.size(0), 1), smoothing - 1))
+        grad.mul_((real * (grad_objective / count))[:, None])
+        return grad.to(ctx.dtype), None, None
