@@ -31,7 +31,8 @@ def dropout(x: Tensor, p: float, training: bool = True) -> Tensor:
     words.random_(torch.iinfo(torch.int64).min, None)
     noise = words.view(torch.int16)[: x.numel()].view(x.shape)  # uniform over the 65,536 int16 values
     keep = noise >= torch.iinfo(torch.int16).min + dropped_levels
-    return x * keep * (_LEVELS / (_LEVELS - dropped_levels))
+    # where, not a product with the mask: multiplying by a bool tensor would first copy it to floats
+    return torch.where(keep, x, 0.0) * (_LEVELS / (_LEVELS - dropped_levels))
 
 
 class Dropout(nn.Module):
