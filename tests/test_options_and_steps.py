@@ -49,7 +49,7 @@ def test_options_come_from_the_dataclass_then_the_transformer_defaults_then_the_
     )
     config = make_config(args)
     assert config.train.batch_tokens == TRANSFORMER_DEFAULTS["train"]["batch_tokens"]  # default over dataclass
-    assert config.train.scheduler == "inverse_sqrt" and config.model.dropout == 0.1
+    assert config.train.scheduler == "inverse_sqrt" and config.model.dropout == TRANSFORMER_DEFAULTS["model"]["dropout"]
     assert config.train.lr == 1e-3 and config.model.heads == 8  # file over the Transformer defaults
     assert config.train.label_smoothing == 0.3 and config.train.warmup == 50  # flags over the file
     rnn = make_config(build_parser("").parse_args(["--config", str(config_file)]))
