@@ -30,7 +30,7 @@ ALIASES = {"ff_size": ["--ff"]}
 # A Transformer trained for minutes on a CPU gets a few hundred updates: the usual GPU recipe
 # (warm-up over 4000 steps of 25k-token batches) would never reach its peak rate. Smaller
 # batches give more updates, and a short warm-up lets a pre-norm model use a high rate early.
-# Such a run sees under one epoch, so dropout only slows its learning: without it, +4.35 BLEU
+# Such a run sees about one epoch, so dropout only slows its learning: without it, +4.35 BLEU
 # beam 5 in 12 minutes (recipes/README.rst).
 TRANSFORMER_DEFAULTS = {
     "model": {"dropout": 0.0},
