@@ -36,9 +36,9 @@ class _SmoothedCrossEntropy(torch.autograd.Function):
     written out: softmax - (1 - e) onehot(target) - e / outputs on every output, per real token.
 
     Autograd would build that gradient from a zero-filled tensor per term (the target's pick,
-    PAD's and SOS's columns) and add them up: five passes over (tokens, vocab) floats, each in
-    freshly allocated memory, which above glibc's 32 MiB heap limit (a Transformer's 3,000-token
-    batch: 69 MB) page-faults anew at every step. Here backward turns the saved log-probabilities
+    PAD's and SOS's columns; three (tokens, vocab) fills a step in the profile) and add them up,
+    each in freshly allocated memory, which above glibc's 32 MiB heap limit (a Transformer's
+    3,000-token batch: 69 MB) page-faults anew at every step. Here backward turns the saved log-probabilities
     into the gradient in place.
     """
 
