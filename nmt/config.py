@@ -134,6 +134,9 @@ class TrainConfig:
     lr: float = option(3e-3, "peak learning rate")
     optimizer: Literal["adam", "adamw"] = option("adam", "adamw decouples --weight-decay from the gradient")
     weight_decay: float = option(0.0, "L2 penalty (adam) or decoupled decay (adamw) on every weight", at_least=0)
+    adam_beta2: float = option(
+        0.999, "the decay of Adam's average of squared gradients (Transformers often use 0.98: it adapts sooner)"
+    )
     batch_tokens: int = option(
         1000,
         "the size of a batch (one update, however many processes share it): its sentences x its longer padded "
@@ -207,6 +210,8 @@ class TrainConfig:
         _check_fields(self, "train")
         if not 0 < self.lr <= 1:  # written so that NaN fails too
             raise ConfigError(f"--lr {self.lr}: must be above 0 and at most 1")
+        if not 0 <= self.adam_beta2 < 1:
+            raise ConfigError(f"--adam-beta2 {self.adam_beta2}: must be at least 0 and below 1")
         shape, k = self.teacher_forcing_schedule, self.teacher_forcing_k
         if (shape == "exponential" and not 0 < k < 1) or (shape in ("linear", "inverse_sigmoid") and k < 1):
             needs = "0 < k < 1" if shape == "exponential" else "k >= 1"
