@@ -76,6 +76,7 @@ MISUSES = {
     "zero learning rate": (["--lr", "0"], 2, "--lr 0.0: must be above 0"),
     "huge learning rate": (["--lr", "1e38"], 2, "--lr 1e+38: must be above 0"),
     "NaN learning rate": (["--lr", "nan"], 2, "--lr nan: must be above 0"),
+    "Adam's beta2 of 1": (["--adam-beta2", "1"], 2, "--adam-beta2 1.0: must be at least 0 and below 1"),
     "vocabulary no bigger than the specials": (
         ["--vocab-size", "3"],
         2,

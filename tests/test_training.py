@@ -97,6 +97,12 @@ def test_a_resumed_run_continues_exactly_like_an_uninterrupted_one(short_sentenc
     assert all(torch.equal(a[k], b[k]) for k in a)
 
 
+def test_adam_averages_squared_gradients_with_the_configured_beta2(short_sentences, tmp_path):
+    train(copy_task_config(short_sentences, tmp_path, max_steps=2, adam_beta2=0.98))
+    groups = load_checkpoint(tmp_path / "last.pt")["optimizer"]["param_groups"]
+    assert all(tuple(group["betas"]) == (0.9, 0.98) for group in groups)
+
+
 def test_command_line_trains_and_prints_where_the_checkpoint_is(short_sentences, tmp_path, capsys):
     code = main(
         [
