@@ -57,6 +57,14 @@ def test_options_come_from_the_dataclass_then_the_transformer_defaults_then_the_
     assert rnn.train.scheduler == TrainConfig().scheduler
 
 
+def test_help_shows_the_transformers_own_default_beside_the_common_one(monkeypatch):
+    monkeypatch.setenv("COLUMNS", "200")  # no line breaks inside the phrases below
+    help_text = " ".join(build_parser("").format_help().split())
+    assert "--dropout DROPOUT (default: 0.1; 0.0 with --arch transformer)" in help_text
+    assert "--lr LR peak learning rate (default: 0.003; 0.002 with --arch transformer)" in help_text
+    assert "--heads HEADS (default: 4)" in help_text  # no Transformer default of its own
+
+
 def test_the_defaults_of_train_nmt_are_the_12_minute_cpu_recipes():
     for recipe, arch_flags in (("rnn-cpu-12min", []), ("transformer-cpu-12min", ["--arch", "transformer"])):
         from_recipe = make_config(build_parser("").parse_args(["--config", f"{ROOT}/recipes/{recipe}.toml"]))

@@ -30,9 +30,10 @@ ALIASES = {"ff_size": ["--ff"]}
 # A Transformer trained for minutes on a CPU gets a few hundred updates: the usual GPU recipe
 # (warm-up over 4000 steps of 25k-token batches) would never reach its peak rate. Smaller
 # batches give more updates, and a short warm-up lets a pre-norm model use a high rate early.
-# Such a run sees about one epoch, so dropout only slows its learning: without it, +4.35 BLEU
+# Such a run sees one or two epochs, so dropout only slows its learning: without it, +4.35 BLEU
 # beam 5 in 12 minutes. Adam's beta2 at 0.98, the Transformer's usual value: +0.85 and +3.35 BLEU
-# beam 5 over 0.999 on two seeds (recipes/README.rst).
+# beam 5 over 0.999 on two seeds (recipes/README.rst). The Transformer's own sizes are
+# ModelConfig's defaults.
 TRANSFORMER_DEFAULTS = {
     "model": {"dropout": 0.0},
     "train": {"scheduler": "inverse_sqrt", "lr": 2e-3, "warmup": 300, "batch_tokens": 3000, "adam_beta2": 0.98},
@@ -53,10 +54,13 @@ def build_parser(description: str) -> argparse.ArgumentParser:
         group = parser.add_argument_group(section)
         for f in dataclasses.fields(cls):
             allowed = choices(cls, f.name)
+            default = f"{f.default}"
+            if f.name in TRANSFORMER_DEFAULTS.get(section, {}):
+                default += f"; {TRANSFORMER_DEFAULTS[section][f.name]} with --arch transformer"
             kwargs: dict[str, Any] = {
                 "dest": f"{section}.{f.name}",
                 "default": argparse.SUPPRESS,
-                "help": f"{f.metadata.get('help', '')} (default: {f.default})".strip(),
+                "help": f"{f.metadata.get('help', '')} (default: {default})".strip(),
             }
             if type(f.default) is bool:
                 kwargs["action"] = argparse.BooleanOptionalAction
