@@ -9,7 +9,7 @@ import torch
 
 from nmt.callbacks import GradientClip
 from nmt.commands.options import TRANSFORMER_DEFAULTS, build_parser, make_config
-from nmt.config import TrainConfig
+from nmt.config import ModelConfig, TrainConfig
 from nmt.schedules import InverseSqrtSchedule
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -49,12 +49,13 @@ def test_options_come_from_the_dataclass_then_the_transformer_defaults_then_the_
     )
     config = make_config(args)
     assert config.train.batch_tokens == TRANSFORMER_DEFAULTS["train"]["batch_tokens"]  # default over dataclass
-    assert config.train.scheduler == "inverse_sqrt" and config.model.dropout == TRANSFORMER_DEFAULTS["model"]["dropout"]
+    assert config.train.ema == TRANSFORMER_DEFAULTS["train"]["ema"]
+    assert config.model.dropout == TRANSFORMER_DEFAULTS["model"]["dropout"]
     assert config.train.lr == 1e-3 and config.model.heads == 8  # file over the Transformer defaults
     assert config.train.label_smoothing == 0.3 and config.train.warmup == 50  # flags over the file
     rnn = make_config(build_parser("").parse_args(["--config", str(config_file)]))
     assert rnn.train.batch_tokens == TrainConfig().batch_tokens  # no Transformer defaults for an RNN
-    assert rnn.train.scheduler == TrainConfig().scheduler
+    assert rnn.train.ema == TrainConfig().ema and rnn.model.dropout == ModelConfig().dropout
 
 
 def test_help_shows_the_transformers_own_default_beside_the_common_one(monkeypatch):
@@ -62,6 +63,7 @@ def test_help_shows_the_transformers_own_default_beside_the_common_one(monkeypat
     help_text = " ".join(build_parser("").format_help().split())
     assert "--dropout DROPOUT (default: 0.1; 0.0 with --arch transformer)" in help_text
     assert "--lr LR peak learning rate (default: 0.003; 0.002 with --arch transformer)" in help_text
+    assert "--ema EMA" in help_text and "(default: 0.0; 0.995 with --arch transformer)" in help_text
     assert "--heads HEADS (default: 4)" in help_text  # no Transformer default of its own
 
 
