@@ -32,7 +32,7 @@ ALIASES = {"ff_size": ["--ff"]}
 # batches give more updates, and a short warm-up lets a pre-norm model use a high rate early.
 # Measured in 12 minutes (recipes/README.rst): no dropout, +4.35 BLEU beam 5 at d_model 256 and
 # +3.67 at 128; Adam's beta2 at 0.98, the Transformer's usual value, +0.85 and +3.35 over 0.999
-# on two seeds. At d_model 128, which reads the corpus three to four times: 2,000-token batches
+# on two seeds. At d_model 128, which reads the corpus 2.7 to 3.7 times: 2,000-token batches
 # (+1.63 over 3,000), the rate decaying to the deadline (+1.12 over 1/sqrt(step)) and an
 # exponential moving average of the weights (+1.92), together +2.64 over two runs of the old
 # defaults (41.11 to 43.75, seed 1234; 44.18 with seed 2). The Transformer's own sizes are ModelConfig's defaults.
