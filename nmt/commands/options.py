@@ -34,8 +34,9 @@ ALIASES = {"ff_size": ["--ff"]}
 # +3.67 at 128; Adam's beta2 at 0.98, the Transformer's usual value, +0.85 and +3.35 over 0.999
 # on two seeds. At d_model 128, which reads the corpus 2.7 to 3.7 times: 2,000-token batches
 # (+1.63 over 3,000), the rate decaying to the deadline (+1.12 over 1/sqrt(step)) and an
-# exponential moving average of the weights (+1.92), together +2.64 over two runs of the old
-# defaults (41.11 to 43.75, seed 1234; 44.18 with seed 2). The Transformer's own sizes are ModelConfig's defaults.
+# exponential moving average of the weights (+1.92), one run each and so within the machine's
+# noise of about 1 BLEU alone; together +2.64 over two runs of the old defaults (41.11 to 43.75,
+# seed 1234; 44.18 with seed 2). The Transformer's own sizes are ModelConfig's defaults.
 TRANSFORMER_DEFAULTS = {
     "model": {"dropout": 0.0},
     "train": {"lr": 2e-3, "warmup": 300, "batch_tokens": 2000, "adam_beta2": 0.98, "ema": 0.995},
