@@ -62,7 +62,7 @@ def test_help_shows_the_transformers_own_default_beside_the_common_one(monkeypat
     monkeypatch.setenv("COLUMNS", "200")  # no line breaks inside the phrases below
     help_text = " ".join(build_parser("").format_help().split())
     assert "--dropout DROPOUT (default: 0.1; 0.0 with --arch transformer)" in help_text
-    assert "--lr LR peak learning rate (default: 0.003; 0.002 with --arch transformer)" in help_text
+    assert "--warmup WARMUP" in help_text and "(default: 200; 300 with --arch transformer)" in help_text
     assert "--ema EMA" in help_text and "(default: 0.0; 0.995 with --arch transformer)" in help_text
     assert "--heads HEADS (default: 4)" in help_text  # no Transformer default of its own
 
