@@ -67,19 +67,28 @@ def test_help_shows_the_transformers_own_default_beside_the_common_one(monkeypat
     assert "--heads HEADS (default: 4)" in help_text  # no Transformer default of its own
 
 
+def recipe(name):
+    return make_config(build_parser("").parse_args(["--config", f"{ROOT}/recipes/{name}.toml"]))
+
+
 def test_the_defaults_of_train_nmt_are_the_12_minute_cpu_recipes():
-    for recipe, arch_flags in (("rnn-cpu-12min", []), ("transformer-cpu-12min", ["--arch", "transformer"])):
-        from_recipe = make_config(build_parser("").parse_args(["--config", f"{ROOT}/recipes/{recipe}.toml"]))
+    for name, arch_flags in (("rnn-cpu-12min", []), ("transformer-cpu-12min", ["--arch", "transformer"])):
+        from_recipe = recipe(name)
         defaults = make_config(build_parser("").parse_args([*arch_flags, "--time-budget", "12"]))
-        assert dataclasses.replace(from_recipe.train, run_dir=defaults.train.run_dir) == defaults.train, recipe
-        assert from_recipe.model == defaults.model and from_recipe.data == defaults.data, recipe
+        assert dataclasses.replace(from_recipe.train, run_dir=defaults.train.run_dir) == defaults.train, name
+        assert from_recipe.model == defaults.model and from_recipe.data == defaults.data, name
 
 
 def test_the_hour_long_rnn_recipe_is_the_12_minute_one_over_an_hour():
-    def recipe(name):
-        return make_config(build_parser("").parse_args(["--config", f"{ROOT}/recipes/{name}.toml"]))
-
     hour, twelve = recipe("rnn-cpu-1h"), recipe("rnn-cpu-12min")
     assert hour.train.time_budget == 60
     assert dataclasses.replace(hour.train, time_budget=12, run_dir=twelve.train.run_dir) == twelve.train
     assert hour.model == twelve.model and hour.data == twelve.data
+
+
+def test_the_hour_long_transformer_recipe_is_the_12_minute_one_over_an_hour_with_dropout():
+    hour, twelve = recipe("transformer-cpu-1h"), recipe("transformer-cpu-12min")
+    assert hour.train.time_budget == 60 and hour.model.dropout == 0.1
+    assert dataclasses.replace(hour.train, time_budget=12, run_dir=twelve.train.run_dir) == twelve.train
+    assert dataclasses.replace(hour.model, dropout=twelve.model.dropout) == twelve.model
+    assert hour.data == twelve.data
