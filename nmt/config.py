@@ -113,13 +113,20 @@ class ModelConfig:
     enc_layers: int = option(3, at_least=1)
     dec_layers: int = option(3, at_least=1)
     norm: Literal["pre", "post"] = option("pre")
-    positions: Literal["sinusoidal", "learned"] = option("sinusoidal")
+    positions: Literal["sinusoidal", "learned", "rotary"] = option(
+        "sinusoidal",
+        "the Transformer's token order: sinusoids or a learned table added to the embeddings, or "
+        "rotary: self-attention queries and keys rotated by position, so attention sees offsets",
+    )
     max_positions: int = option(1024, at_least=1)
 
     def __post_init__(self):
         _check_fields(self, "model")
         if self.arch == "transformer" and self.d_model % self.heads:
             raise ConfigError(f"--d-model {self.d_model} must be a multiple of --heads {self.heads}")
+        if self.arch == "transformer" and self.positions == "rotary" and (self.d_model // self.heads) % 2:
+            head = self.d_model // self.heads
+            raise ConfigError(f"--positions rotary needs an even head size, not --d-model / --heads = {head}")
         rnn_out = self.enc_hidden * (2 if self.bidirectional else 1)
         if self.arch == "rnn" and self.bridge == "identity" and rnn_out != self.dec_hidden:
             raise ConfigError(

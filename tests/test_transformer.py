@@ -4,10 +4,10 @@ module against torch's own."""
 import pytest
 import torch
 import torch.nn.functional as F
-from torch import nn
+from torch import Tensor, nn
 
-from nmt.config import ModelConfig
-from nmt.models.transformer import MultiHeadAttention, Transformer
+from nmt.config import ConfigError, ModelConfig
+from nmt.models.transformer import MultiHeadAttention, RotaryPositions, Transformer
 from nmt.specials import EOS, PAD, SOS
 
 VOCAB = 20
@@ -80,8 +80,8 @@ def test_empty_source_gives_finite_outputs():
 
 @pytest.mark.parametrize(
     "variant",
-    [{}, {"norm": "post"}, {"positions": "learned"}, {"tie_embeddings": False}],
-    ids=["pre-norm", "post-norm", "learned-positions", "untied"],
+    [{}, {"norm": "post"}, {"positions": "learned"}, {"positions": "rotary"}, {"tie_embeddings": False}],
+    ids=["pre-norm", "post-norm", "learned-positions", "rotary-positions", "untied"],
 )
 @torch.no_grad()
 def test_cached_steps_equal_teacher_forcing(variant):
@@ -185,6 +185,26 @@ def test_attention_matches_torch_multihead_attention(need_weights):
         torch.testing.assert_close(weights, expected_weights, rtol=0, atol=1e-6)
 
 
+@torch.no_grad()
+def test_rotary_positions_make_a_query_key_score_depend_on_their_offset_alone():
+    rotary = RotaryPositions(d_head=8, max_positions=64)
+    query, key = torch.randn(1, 1, 1, 8), torch.randn(1, 1, 1, 8)
+
+    def score(query_position: int, key_position: int) -> Tensor:
+        return (rotary(query, query_position) * rotary(key, key_position)).sum()
+
+    torch.testing.assert_close(score(3, 1), score(40, 38))
+    torch.testing.assert_close(score(1, 3), score(50, 52))
+    assert not torch.allclose(score(3, 1), score(3, 2))
+    torch.testing.assert_close(rotary(query, 0), query)  # position 0: no rotation
+    torch.testing.assert_close(rotary(query, 17).norm(), query.norm())  # a rotation keeps lengths
+
+
+def test_rotary_positions_refuse_an_odd_head_size():
+    with pytest.raises(ConfigError, match="even head size"):
+        ModelConfig(arch="transformer", d_model=30, heads=2, positions="rotary")
+
+
 def copy_data(count: int = 64, max_len: int = 5):
     """Random sentences of 2..max_len tokens; the target is the source."""
     lengths = torch.randint(2, max_len + 1, (count,))
@@ -196,8 +216,9 @@ def copy_data(count: int = 64, max_len: int = 5):
     return src, lengths + 1, trg_in, src  # trg_out = tokens + EOS, the same tensor as src
 
 
-def test_overfits_a_copy_task_and_greedy_decoding_reproduces_it():
-    model = make_model(shared_vocab=True).train()
+@pytest.mark.parametrize("positions", ["sinusoidal", "rotary"])
+def test_overfits_a_copy_task_and_greedy_decoding_reproduces_it(positions):
+    model = make_model(shared_vocab=True, positions=positions).train()
     src, src_len, trg_in, trg_out = copy_data()
     optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
     losses = []

@@ -11,6 +11,12 @@ has them; the decoder's self-attention passes ``is_causal`` rather than a mask, 
 flash kernel run. Layers are pre-norm by default (``cfg.norm == "pre"``: trains without warmup
 and needs a final LayerNorm on each stack) or post-norm as in the paper.
 
+Token order comes from sinusoids or a learned table added to the embeddings, or, with
+``cfg.positions == "rotary"`` (Su et al., 2021, RoFormer), from the self-attention queries and
+keys rotated by their positions, so that a query meets a key at their offset rather than at two
+absolute positions: positions that short training sentences rarely reach look like the ones they
+do. Cross-attention has no positions in any variant: source and target positions do not align.
+
 Target padding needs no mask of its own: it sits at the end of ``trg_in``, so the causal mask
 already hides it from every real position, and the loss ignores the outputs at padded positions.
 
@@ -39,16 +45,18 @@ class MultiHeadAttention(nn.Module):
 
     Keys and values are projected by ``keys_values`` apart from the attention itself, so the
     decoder can cache them: its self-attention appends one position per step, and its
-    cross-attention projects the encoder output once per sentence.
+    cross-attention projects the encoder output once per sentence. With ``rotary``, queries and
+    keys are rotated by their positions, the first of which is ``start`` (a cached step's).
     """
 
-    def __init__(self, d_model: int, heads: int, dropout: float):
+    def __init__(self, d_model: int, heads: int, dropout: float, rotary: RotaryPositions | None = None):
         super().__init__()
         if d_model % heads:
             raise ValueError(f"d_model {d_model} is not divisible by heads {heads}")
         self.heads = heads
         self.d_head = d_model // heads
         self.dropout = dropout
+        self.rotary = rotary
         self.query = nn.Linear(d_model, d_model)
         self.key = nn.Linear(d_model, d_model)
         self.value = nn.Linear(d_model, d_model)
@@ -58,9 +66,13 @@ class MultiHeadAttention(nn.Module):
         batch, length, _ = x.shape
         return x.view(batch, length, self.heads, self.d_head).transpose(1, 2)  # (batch, heads, len, d_head)
 
-    def keys_values(self, x: Tensor) -> tuple[Tensor, Tensor]:
-        """(batch, len, d_model) -> keys and values, each (batch, heads, len, d_head)."""
-        return self.split_heads(self.key(x)), self.split_heads(self.value(x))
+    def rotate(self, x: Tensor, start: int) -> Tensor:
+        """Queries or keys (batch, heads, len, d_head) at positions start on, rotated with ``rotary``."""
+        return x if self.rotary is None else self.rotary(x, start)
+
+    def keys_values(self, x: Tensor, start: int = 0) -> tuple[Tensor, Tensor]:
+        """(batch, len, d_model) at positions start on -> keys and values, each (batch, heads, len, d_head)."""
+        return self.rotate(self.split_heads(self.key(x)), start), self.split_heads(self.value(x))
 
     def forward(
         self,
@@ -71,8 +83,10 @@ class MultiHeadAttention(nn.Module):
         mask: Tensor | None = None,
         is_causal: bool = False,
         need_weights: bool = False,
+        start: int = 0,
     ) -> tuple[Tensor, Tensor | None]:
-        """Queries from x (batch, q_len, d_model) attend over keys / values (batch, heads, k_len, d_head).
+        """Queries from x (batch, q_len, d_model), at positions ``start`` on, attend over keys /
+        values (batch, heads, k_len, d_head).
 
         ``mask`` broadcasts to (batch, heads, q_len, k_len), True where attending is allowed; no
         row may be all False. Returns (batch, q_len, d_model) and, with ``need_weights``, the
@@ -81,7 +95,7 @@ class MultiHeadAttention(nn.Module):
         cross-attention (a mask, not ``is_causal``).
         """
         batch, q_len, d_model = x.shape
-        q = self.split_heads(self.query(x))  # (batch, heads, q_len, d_head)
+        q = self.rotate(self.split_heads(self.query(x)), start)  # (batch, heads, q_len, d_head)
         p = self.dropout if self.training else 0.0
         weights = None
         if need_weights:
@@ -141,7 +155,7 @@ class EncoderLayer(nn.Module):
     def __init__(self, cfg: ModelConfig):
         super().__init__()
         pre_norm = cfg.norm == "pre"
-        self.self_attn = MultiHeadAttention(cfg.d_model, cfg.heads, cfg.dropout)
+        self.self_attn = MultiHeadAttention(cfg.d_model, cfg.heads, cfg.dropout, RotaryPositions.of(cfg))
         self.self_attn_residual = Residual(cfg.d_model, cfg.dropout, pre_norm)
         self.ff = FeedForward(cfg.d_model, cfg.ff_size, cfg.dropout)
         self.ff_residual = Residual(cfg.d_model, cfg.dropout, pre_norm)
@@ -161,7 +175,7 @@ class DecoderLayer(nn.Module):
     def __init__(self, cfg: ModelConfig):
         super().__init__()
         pre_norm = cfg.norm == "pre"
-        self.self_attn = MultiHeadAttention(cfg.d_model, cfg.heads, cfg.dropout)
+        self.self_attn = MultiHeadAttention(cfg.d_model, cfg.heads, cfg.dropout, RotaryPositions.of(cfg))
         self.self_attn_residual = Residual(cfg.d_model, cfg.dropout, pre_norm)
         self.cross_attn = MultiHeadAttention(cfg.d_model, cfg.heads, cfg.dropout)
         self.cross_attn_residual = Residual(cfg.d_model, cfg.dropout, pre_norm)
@@ -186,11 +200,12 @@ class DecoderLayer(nn.Module):
         ``need_weights``, the cross-attention weights (batch, len, src_len).
         """
         h = self.self_attn_residual.sublayer_input(x)
-        keys, values = self.self_attn.keys_values(h)  # (batch, heads, len, d_head)
+        start = 0 if cache is None else cache.length  # the position of x's first row
+        keys, values = self.self_attn.keys_values(h, start)  # (batch, heads, len, d_head)
         if cache is not None:
             assert x.size(1) == 1, "incremental decoding takes one position at a time"
             keys, values = cache.append(keys, values)  # (batch, heads, t+1, d_head)
-        y, _ = self.self_attn(h, keys, values, is_causal=cache is None)
+        y, _ = self.self_attn(h, keys, values, is_causal=cache is None, start=start)
         x = self.self_attn_residual(x, y)
 
         h = self.cross_attn_residual.sublayer_input(x)
@@ -202,36 +217,68 @@ class DecoderLayer(nn.Module):
 
 
 class PositionalEncoding(nn.Module):
-    """Adds position information to embeddings: fixed sinusoids or a learned table.
+    """Adds position information to embeddings: fixed sinusoids or a learned table; with rotary
+    positions nothing (they enter in self-attention), but the length limit still holds.
 
     The sinusoids are a buffer left out of the state dict: they are recomputed at load, so
     checkpoints stay small and max_positions can change between runs.
     """
 
-    def __init__(self, d_model: int, max_positions: int, learned: bool):
+    def __init__(self, d_model: int, max_positions: int, kind: str):
         super().__init__()
         self.max_positions = max_positions
-        if learned:
+        self.table = None
+        self.register_buffer("sinusoids", None, persistent=False)
+        if kind == "learned":
             # nn.Embedding's N(0, 1) start is kept: the same scale as the sqrt(d_model)-scaled
             # token embeddings, so positions are neither drowned out nor dominant at the start.
             self.table = nn.Embedding(max_positions, d_model)
-        else:
+        elif kind == "sinusoidal":
             position = torch.arange(max_positions).unsqueeze(1)  # (max_positions, 1)
             frequency = torch.exp(torch.arange(0, d_model, 2) * (-math.log(10000.0) / d_model))
             table = torch.zeros(max_positions, d_model)
             table[:, 0::2] = torch.sin(position * frequency)
             table[:, 1::2] = torch.cos(position * frequency[: d_model // 2])
             self.register_buffer("sinusoids", table, persistent=False)
-            self.table = None
 
     def forward(self, x: Tensor, start: int = 0) -> Tensor:
         """x (batch, len, d_model) holds positions start .. start + len - 1."""
         end = start + x.size(1)
         if end > self.max_positions:
             raise ValueError(f"sequence of {end} positions is longer than max_positions {self.max_positions}")
-        if self.table is None:
+        if self.sinusoids is not None:
             return x + self.sinusoids[start:end]
-        return x + self.table(torch.arange(start, end, device=x.device))
+        if self.table is not None:
+            return x + self.table(torch.arange(start, end, device=x.device))
+        return x
+
+
+class RotaryPositions(nn.Module):
+    """Rotates each pair of a head's dimensions (i, i + d_head / 2) by the angle position x
+    10000 ** (-2i / d_head), so the dot product of a query at position m and a key at n depends on
+    m - n alone. A buffer, like the sinusoids: no weights, nothing in the state dict."""
+
+    def __init__(self, d_head: int, max_positions: int):
+        super().__init__()
+        if d_head % 2:
+            raise ValueError(f"rotary positions need an even head size, not {d_head}")
+        frequency = torch.exp(torch.arange(0, d_head, 2) * (-math.log(10000.0) / d_head))  # (d_head/2,)
+        angle = torch.arange(max_positions)[:, None] * frequency  # (max_positions, d_head/2)
+        angle = torch.cat([angle, angle], dim=1)  # (max_positions, d_head): pair i's angle at i and i + d_head/2
+        self.register_buffer("cos", angle.cos(), persistent=False)
+        self.register_buffer("sin", angle.sin(), persistent=False)
+
+    @classmethod
+    def of(cls, cfg: ModelConfig) -> RotaryPositions | None:
+        """The rotation of a self-attention layer of ``cfg``, None where positions are added instead."""
+        return cls(cfg.d_model // cfg.heads, cfg.max_positions) if cfg.positions == "rotary" else None
+
+    def forward(self, x: Tensor, start: int) -> Tensor:
+        """x (batch, heads, len, d_head) at positions start .. start + len - 1 -> the same, rotated."""
+        end = start + x.size(2)
+        cos, sin = self.cos[start:end].to(x.dtype), self.sin[start:end].to(x.dtype)  # (len, d_head)
+        first, second = x.chunk(2, dim=-1)
+        return x * cos + torch.cat([-second, first], dim=-1) * sin
 
 
 class KVCache:
@@ -321,12 +368,11 @@ class Transformer(nn.Module):
         self.heads = cfg.heads
         self.d_head = cfg.d_model // cfg.heads
         self.scale = math.sqrt(cfg.d_model)
-        learned = cfg.positions == "learned"
 
         self.src_embed = nn.Embedding(src_vocab_size, cfg.d_model)
         self.trg_embed = nn.Embedding(trg_vocab_size, cfg.d_model)
-        self.src_positions = PositionalEncoding(cfg.d_model, cfg.max_positions, learned)
-        self.trg_positions = PositionalEncoding(cfg.d_model, cfg.max_positions, learned)
+        self.src_positions = PositionalEncoding(cfg.d_model, cfg.max_positions, cfg.positions)
+        self.trg_positions = PositionalEncoding(cfg.d_model, cfg.max_positions, cfg.positions)
         self.dropout = Dropout(cfg.dropout)
         self.encoder_layers = nn.ModuleList(EncoderLayer(cfg) for _ in range(cfg.enc_layers))
         self.decoder_layers = nn.ModuleList(DecoderLayer(cfg) for _ in range(cfg.dec_layers))
