@@ -109,9 +109,11 @@ def restore_model(ckpt: dict[str, Any], path: str | Path = "checkpoint", device:
 
 def stored_config(ckpt: dict[str, Any]) -> Config:
     """The config a checkpoint was trained with, in today's terms: models saved before
-    ``output_vocab`` existed scored every output."""
+    ``output_vocab`` existed scored every output, and those saved before ``positions`` existed
+    added sinusoids."""
     stored = ckpt["config"]
-    return Config.from_dict(stored | {"model": {"output_vocab": "full"} | stored.get("model", {})})
+    before = {"output_vocab": "full", "positions": "sinusoidal"}
+    return Config.from_dict(stored | {"model": before | stored.get("model", {})})
 
 
 def load_model(path: str | Path, device: str | torch.device = "cpu"):

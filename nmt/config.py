@@ -113,8 +113,9 @@ class ModelConfig:
     enc_layers: int = option(3, at_least=1)
     dec_layers: int = option(3, at_least=1)
     norm: Literal["pre", "post"] = option("pre")
+    # Rotary: +1.49 BLEU beam 5 and +4.53 on long sentences over sinusoids, on two seeds (recipes/README.rst).
     positions: Literal["sinusoidal", "learned", "rotary"] = option(
-        "sinusoidal",
+        "rotary",
         "the Transformer's token order: sinusoids or a learned table added to the embeddings, or "
         "rotary: self-attention queries and keys rotated by position, so attention sees offsets",
     )

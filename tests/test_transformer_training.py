@@ -1,10 +1,13 @@
 """The Transformer through the same learner, checkpoints and search as the RNN."""
 
+import dataclasses
+
 import pytest
 import torch
+from tiny_checkpoints import save_untrained
 
 from nmt import search
-from nmt.checkpoint import load_checkpoint, load_model
+from nmt.checkpoint import load_checkpoint, load_model, save_checkpoint
 from nmt.commands.train import train
 from nmt.config import Config, DataConfig, ModelConfig, TrainConfig
 from nmt.corpora import load_corpus
@@ -88,3 +91,19 @@ def test_cached_decoding_inside_beam_search_gives_the_full_forward_logits(transf
             with torch.no_grad():
                 scores = model(src, src_len, full.trg_in).log_softmax(-1)[0]  # (len + 1, vocab)
             assert scores.gather(1, full.trg_out[0][:, None]).sum().item() == pytest.approx(log_prob, abs=1e-4)
+
+
+def test_a_transformer_saved_before_rotary_positions_existed_still_adds_its_sinusoids(tmp_path):
+    tiny = ModelConfig(arch="transformer", d_model=32, heads=2, ff_size=64, enc_layers=1, dec_layers=1)
+    path = save_untrained(tmp_path / "now.pt", dataclasses.replace(tiny, positions="sinusoidal"))
+    old = load_checkpoint(path)
+    del old["config"]["model"]["positions"]  # as saved before the option existed, when sinusoids were all there was
+    save_checkpoint(tmp_path / "old.pt", old)
+
+    (now, *_), (then, *_) = load_model(path), load_model(tmp_path / "old.pt")
+    assert then.src_positions.sinusoids is not None and then.decoder_layers[0].self_attn.rotary is None
+    src, trg_in = torch.tensor([[5, 6, 7, 2]]), torch.tensor([[1, 8, 9]])
+    with torch.no_grad():
+        torch.testing.assert_close(
+            then.eval()(src, torch.tensor([4]), trg_in), now.eval()(src, torch.tensor([4]), trg_in)
+        )
