@@ -125,8 +125,8 @@ class ModelConfig:
         _check_fields(self, "model")
         if self.arch == "transformer" and self.d_model % self.heads:
             raise ConfigError(f"--d-model {self.d_model} must be a multiple of --heads {self.heads}")
-        if self.arch == "transformer" and self.positions == "rotary" and (self.d_model // self.heads) % 2:
-            head = self.d_model // self.heads
+        head = self.d_model // self.heads
+        if self.arch == "transformer" and self.positions == "rotary" and head % 2:
             raise ConfigError(f"--positions rotary needs an even head size, not --d-model / --heads = {head}")
         rnn_out = self.enc_hidden * (2 if self.bidirectional else 1)
         if self.arch == "rnn" and self.bridge == "identity" and rnn_out != self.dec_hidden:

@@ -216,6 +216,11 @@ class DecoderLayer(nn.Module):
         return x, weights
 
 
+def frequencies(size: int) -> Tensor:
+    """(size / 2,) angular frequencies 10000 ** (-2i / size): the sinusoids' and the rotations' alike."""
+    return torch.exp(torch.arange(0, size, 2) * (-math.log(10000.0) / size))
+
+
 class PositionalEncoding(nn.Module):
     """Adds position information to embeddings: fixed sinusoids or a learned table; with rotary
     positions nothing (they enter in self-attention), but the length limit still holds.
@@ -224,7 +229,7 @@ class PositionalEncoding(nn.Module):
     checkpoints stay small and max_positions can change between runs.
     """
 
-    def __init__(self, d_model: int, max_positions: int, kind: str):
+    def __init__(self, d_model: int, max_positions: int, kind: str):  # kind: ModelConfig.positions
         super().__init__()
         self.max_positions = max_positions
         self.table = None
@@ -235,7 +240,7 @@ class PositionalEncoding(nn.Module):
             self.table = nn.Embedding(max_positions, d_model)
         elif kind == "sinusoidal":
             position = torch.arange(max_positions).unsqueeze(1)  # (max_positions, 1)
-            frequency = torch.exp(torch.arange(0, d_model, 2) * (-math.log(10000.0) / d_model))
+            frequency = frequencies(d_model)
             table = torch.zeros(max_positions, d_model)
             table[:, 0::2] = torch.sin(position * frequency)
             table[:, 1::2] = torch.cos(position * frequency[: d_model // 2])
@@ -262,8 +267,7 @@ class RotaryPositions(nn.Module):
         super().__init__()
         if d_head % 2:
             raise ValueError(f"rotary positions need an even head size, not {d_head}")
-        frequency = torch.exp(torch.arange(0, d_head, 2) * (-math.log(10000.0) / d_head))  # (d_head/2,)
-        angle = torch.arange(max_positions)[:, None] * frequency  # (max_positions, d_head/2)
+        angle = torch.arange(max_positions)[:, None] * frequencies(d_head)  # (max_positions, d_head/2)
         angle = torch.cat([angle, angle], dim=1)  # (max_positions, d_head): pair i's angle at i and i + d_head/2
         self.register_buffer("cos", angle.cos(), persistent=False)
         self.register_buffer("sin", angle.sin(), persistent=False)
