@@ -182,6 +182,47 @@ def test_an_error_mid_translation_leaves_the_output_file_as_it_was(checkpoint, t
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.en", "out.fr"]  # no temporary file left
 
 
+HUNDREDS, UNITS = ("one", "two", "three", "four"), ("one", "two", "six", "nine", "ten")
+TWENTY_LINES = [f"{a} hundred and {b}" for a in HUNDREDS for b in UNITS]
+
+
+@pytest.mark.parametrize(
+    "how",
+    [
+        "mkfifo in.fifo && (cat in.en > in.fifo &) && {translate} --input in.fifo --output out.fr",
+        "{translate} --input <(cat in.en) --ref <(cat ref.fr) --output out.fr",
+        "cat in.en | {translate} --input /dev/stdin --output out.fr",
+    ],
+    ids=["named pipe", "process substitution", "/dev/stdin"],
+)
+def test_input_that_can_be_read_only_once_is_translated_whole(how, checkpoint, translator, tmp_path):
+    write(tmp_path / "in.en", TWENTY_LINES)
+    write(tmp_path / "ref.fr", translator.translate(TWENTY_LINES))
+    translate = f"{sys.executable} {ROOT / 'translate.py'} --checkpoint {checkpoint} --beam 1"
+    result = subprocess.run(
+        ["bash", "-c", how.format(translate=translate)], capture_output=True, text=True, cwd=tmp_path, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "out.fr").read_text(encoding="utf-8").splitlines() == translator.translate(TWENTY_LINES)
+    if "--ref" in how:  # the references, read from a pipe too, matched all twenty lines
+        assert "chrF 100.00  TER 0.00" in result.stderr
+
+
+def test_a_reference_file_shorter_than_a_piped_input_is_refused_after_translating(checkpoint, tmp_path):
+    write(tmp_path / "in.en", TWENTY_LINES)
+    write(tmp_path / "ref.fr", ["un"] * 3)
+    result = subprocess.run(
+        ["bash", "-c", f"cat in.en | {sys.executable} {ROOT / 'translate.py'} --checkpoint {checkpoint} --ref ref.fr"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=60,
+    )
+    assert result.returncode == 1
+    assert "ref.fr has 3 lines but the input has 20" in result.stderr
+    assert len(result.stdout.splitlines()) == 20  # what was translated is not lost
+
+
 @pytest.mark.parametrize(
     "damage, message",
     [

@@ -7,6 +7,8 @@ a decomposed accent reads as it did in training.
 
 from __future__ import annotations
 
+import os
+import stat
 import sys
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -44,8 +46,9 @@ def iter_lines(path: str | Path) -> Iterator[str]:
 
 
 def count_lines(path: str | Path) -> int | None:
-    """How many lines ``iter_lines`` will give, counted without decoding; None for stdin."""
-    if str(path) == STDIN:
+    """How many lines ``iter_lines`` will give, counted without decoding; None when the input can
+    be read only once (stdin, a pipe, ``<(cmd)``, a device): counting it would consume it."""
+    if str(path) == STDIN or not _is_regular_file(path):
         return None
     count, last = 0, b"\n"
     try:
@@ -56,6 +59,15 @@ def count_lines(path: str | Path) -> int | None:
     except OSError as e:
         raise TextFileError(f"{_name(path)}: cannot read ({e.strerror or e})") from None
     return count + (last != b"\n")  # a last line without its newline is a line too
+
+
+def _is_regular_file(path: str | Path) -> bool:
+    """Whether ``path`` is a file on disk, which can be read twice; a missing file is left for
+    ``iter_lines`` to report."""
+    try:
+        return stat.S_ISREG(os.stat(path).st_mode)
+    except OSError:
+        return False
 
 
 def _name(path: str | Path) -> str:

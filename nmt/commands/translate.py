@@ -112,8 +112,6 @@ def translate_file(args: argparse.Namespace) -> int:
     references = read_references(args.ref) if args.ref else None
     if references is not None and total is not None:
         check_reference_count(args.ref, references, total)
-    if total == 0:
-        note(f"{_name(args.input)} is empty: nothing to translate")
     tally = _Tally(translator, keep_for_scoring=references is not None)
     with tqdm(total=total, unit="line", disable=True if args.input == STDIN else None, file=sys.stderr) as progress:
         translations = tally.count(
@@ -130,6 +128,8 @@ def translate_file(args: argparse.Namespace) -> int:
             sys.stdout.flush()
         else:
             write_lines_atomic(args.output, output)
+    if tally.lines == 0:
+        note(f"{_name(args.input)} is empty: nothing to translate")
     tally.report()
     if references is not None:
         check_reference_count(args.ref, references, tally.lines)
