@@ -1,5 +1,5 @@
 """Greedy search, sampling and beam search, for any model that offers the interface in
-nmt.models.interface.
+nmt.models.interface, and ``SearchOptions``, the settings every caller passes down to them.
 
 All search a whole batch at once; beam search puts the k hypotheses of every sentence on
 consecutive rows (row b*k + j is beam j of sentence b), so one ``model.step`` serves them all
@@ -8,7 +8,7 @@ A Python loop remains over time steps only. A sentence that is done leaves the b
 cost of a step follows the sentences still being decoded, not the longest one of the batch.
 
 A limit on the output, ``max_len``, counts generated tokens with the EOS included; it is an
-int or a (batch,) tensor of per-sentence limits, e.g. ``max_output_length(src_len)``.
+int or a (batch,) tensor of per-sentence limits, e.g. ``SearchOptions().output_limits(src_len)``.
 """
 
 from __future__ import annotations
@@ -24,6 +24,94 @@ from nmt.specials import EOS, PAD, SOS
 
 MaxLen = int | Tensor
 NEG_INF = float("-inf")
+
+DEFAULT_BEAM = 5
+# GNMT's alpha: without a length penalty beam search prefers short outputs (docs/experiments.rst#search-settings)
+DEFAULT_LENGTH_PENALTY = 1.0
+# One line that never ends (a long source, an undertrained model) must not stall a file or a
+# server: no output is longer than this, as in OpenNMT-py (250) and fairseq (200).
+DEFAULT_MAX_LEN_CAP = 250
+
+
+@dataclass(frozen=True)
+class SearchOptions:
+    """How to search: the one list of search settings, with their defaults and checks, that the
+    command line, ``Translator`` and the server pass down to ``search``. Options that no search
+    can run with raise ValueError with a message for the user when the object is made.
+
+    beam_size: 1 is greedy search; None is DEFAULT_BEAM, or ``n_best`` if larger (1 when sampling).
+    n_best: outputs per sentence, best first (with ``sample``, the number of samples).
+    length_penalty: GNMT's alpha for ranking beam hypotheses, logprob / ((5 + length) / 6) ** alpha;
+        None is DEFAULT_LENGTH_PENALTY for a beam and none for greedy search. Given with beam 1
+        it runs a beam of width 1, which honours it (and may prefer a longer output than greedy).
+    max_len: a fixed limit on output tokens, the EOS included; when None the limit of a sentence is
+        ``max_len_a * source tokens + max_len_b``, and never above ``max_len_cap``.
+    sample: draw each token from the model's distribution instead of searching (``nmt.search.sample``
+        explains ``temperature``, ``top_k`` and ``top_p``); the same ``seed`` and lines give the same samples.
+    """
+
+    beam_size: int | None = None
+    n_best: int = 1
+    length_penalty: float | None = None
+    max_len: int | None = None
+    max_len_a: float = 1.5
+    max_len_b: float = 10
+    max_len_cap: int = DEFAULT_MAX_LEN_CAP
+    sample: bool = False
+    temperature: float = 1.0
+    top_k: int = 0
+    top_p: float = 1.0
+    seed: int | None = None
+
+    def __post_init__(self):
+        if self.sample:
+            if self.beam != 1 or self.length_penalty is not None:
+                raise ValueError(
+                    "sampling draws one token at a time: it takes no beam size and no length penalty (--beam, "
+                    "--length-penalty)"
+                )
+            check_sampling_options(n=self.n_best, temperature=self.temperature, top_k=self.top_k, top_p=self.top_p)
+        else:
+            check_search_options(beam_size=self.beam, n_best=self.n_best)
+            tuned = (self.temperature, self.top_k, self.top_p, self.seed) != (1.0, 0, 1.0, None)
+            if tuned:
+                raise ValueError(
+                    "the temperature, top-k, top-p and seed tune sampling only: turn sampling on "
+                    "(sample=True, --sample)"
+                )
+        if self.max_len is not None and self.max_len < 1:
+            raise ValueError(
+                f"the output length limit must be at least 1 (it counts the end-of-sentence token), not {self.max_len}"
+            )
+        if self.max_len is None and (self.max_len_a < 0 or self.max_len_a + self.max_len_b < 1):
+            raise ValueError(
+                f"an output limit of {self.max_len_a} * source length + {self.max_len_b} leaves no room for a token"
+            )
+        if self.max_len_cap < 1:
+            raise ValueError(f"the cap on output length must be at least 1, not {self.max_len_cap}")
+
+    @property
+    def beam(self) -> int:
+        """The beam size searched with: ``beam_size``, or its default."""
+        if self.beam_size is not None:
+            return self.beam_size
+        return 1 if self.sample else max(DEFAULT_BEAM, self.n_best)
+
+    @property
+    def greedy(self) -> bool:
+        """Whether this is plain greedy search: one path, ranked by log-probability alone."""
+        return not self.sample and self.beam == 1 and self.n_best == 1 and not self.length_penalty
+
+    @property
+    def penalty(self) -> float:
+        """The length penalty a beam search ranks by."""
+        return DEFAULT_LENGTH_PENALTY if self.length_penalty is None else self.length_penalty
+
+    def output_limits(self, src_len: Tensor) -> Tensor:
+        """(batch,) the most tokens each sentence's output may have, its EOS included."""
+        if self.max_len is not None:
+            return torch.full_like(src_len, self.max_len)
+        return max_output_length(src_len, a=self.max_len_a, b=self.max_len_b).clamp(max=self.max_len_cap)
 
 
 @dataclass
@@ -61,18 +149,56 @@ def max_output_length(src_len: Tensor, *, a: float = 1.5, b: float = 10) -> Tens
     return (a * src_len.float() + b).long()  # (batch,)
 
 
-def _searching(search):
-    """Run ``search`` in inference mode with the model in eval mode, whatever mode the caller left
+def search(
+    model,
+    src: Tensor,
+    src_len: Tensor,
+    options: SearchOptions,
+    *,
+    max_len: MaxLen,
+    need_attention: bool = False,
+    generator: torch.Generator | None = None,
+) -> Hypotheses:
+    """The search ``options`` ask for over one batch: greedy, beam or sampling. ``max_len`` is the
+    limit the caller settled (``options.output_limits`` and any limit of the model's own)."""
+    if options.sample:
+        return sample(
+            model,
+            src,
+            src_len,
+            max_len=max_len,
+            n=options.n_best,
+            temperature=options.temperature,
+            top_k=options.top_k,
+            top_p=options.top_p,
+            generator=generator,
+        )
+    if options.greedy:
+        return greedy(model, src, src_len, max_len=max_len, need_attention=need_attention)
+    return beam_search(
+        model,
+        src,
+        src_len,
+        beam_size=options.beam,
+        length_penalty=options.penalty,
+        n_best=options.n_best,
+        max_len=max_len,
+        need_attention=need_attention,
+    )
+
+
+def _searching(fn):
+    """Run ``fn``, a search, in inference mode with the model in eval mode, whatever mode the caller left
     it in (dropout would make the output random), and give the model back in that mode."""
 
-    @functools.wraps(search)
+    @functools.wraps(fn)
     def run(model, *args, **kwargs):
         training = isinstance(model, nn.Module) and model.training  # the interface needs no nn.Module
         if training:
             model.eval()
         try:
             with torch.inference_mode():
-                return search(model, *args, **kwargs)
+                return fn(model, *args, **kwargs)
         finally:
             if training:
                 model.train()

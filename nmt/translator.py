@@ -2,12 +2,14 @@
 
 from nmt import Translator
 t = Translator.from_checkpoint("checkpoints/eng-fra/best.pt")
-t.translate(["I am cold."], beam_size=5)
+t.translate(["I am cold."])  # beam 5, as translate.py
+t.translate(["I am cold."], beam_size=1)  # greedy: any field of nmt.search.SearchOptions
 t = Translator.from_checkpoint(["run1/best.pt", "run2/best.pt"], quantize="int8")  # an int8 ensemble
 """
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import logging
 from collections.abc import Iterable, Iterator, Sequence
@@ -23,16 +25,11 @@ from nmt.models.ensemble import Ensemble
 from nmt.models.shortlist import Shortlisted
 from nmt.precision import Precision, PrecisionName
 from nmt.quantize import quantize_int8
-from nmt.search import beam_search, check_sampling_options, check_search_options, greedy, max_output_length
-from nmt.search import sample as search_sample
+from nmt.search import SearchOptions, greedy, search
 from nmt.specials import EOS, UNK
 from nmt.text import normalize
 
 log = logging.getLogger(__name__)
-
-# GNMT's alpha: without a length penalty beam search prefers short outputs (the default RNN's beam 5
-# on the test split: 33.18 BLEU with none, 33.30 with 0.6, 33.46 with 1.0; 14.32 / 15.52 on long sentences)
-DEFAULT_LENGTH_PENALTY = 1.0
 
 
 @dataclass
@@ -141,94 +138,46 @@ class Translator:
         src = torch.full((1, 1), UNK, dtype=torch.long, device=self.device)
         return greedy(self.model, src, torch.tensor([1]), max_len=1, need_attention=True).attention is not None
 
-    def check_options(
-        self,
-        *,
-        beam_size: int = 1,
-        n_best: int = 1,
-        max_len: int | None = None,
-        max_len_a: float = 1.5,
-        max_len_b: float = 10,
-        sample: bool = False,
-        temperature: float = 1.0,
-        top_k: int = 0,
-        top_p: float = 1.0,
-        **_other_options,
-    ) -> None:
-        """Raise ValueError, with a message for the user, for options no search can run with.
-        Takes the keyword arguments of ``translate_n_best``, so callers can check before reading input."""
-        if sample:
-            if beam_size != 1:
-                raise ValueError("sampling draws one token at a time and takes no beam; leave out the beam size")
-            check_sampling_options(n=n_best, temperature=temperature, top_k=top_k, top_p=top_p)
-        else:
-            check_search_options(beam_size=beam_size, n_best=n_best)
+    def check_options(self, options: SearchOptions) -> None:
+        """Raise ValueError, with a message for the user, for options this model cannot search
+        with (what no model can, SearchOptions refuses itself), so callers can check before
+        reading any input."""
         vocab = self.model.trg_vocab_size
-        if beam_size > vocab:  # search could run, but a user asking for it has mistaken the option
-            raise ValueError(f"a beam of {beam_size} is wider than the target vocabulary ({vocab} tokens)")
-        if max_len is not None and max_len < 1:
-            raise ValueError(
-                f"the output length limit must be at least 1 (it counts the end-of-sentence token), not {max_len}"
-            )
-        if max_len is None and (max_len_a < 0 or max_len_a + max_len_b < 1):
-            raise ValueError(f"an output limit of {max_len_a} * source length + {max_len_b} leaves no room for a token")
+        if options.beam > vocab:  # search could run, but a user asking for it has mistaken the option
+            raise ValueError(f"a beam of {options.beam} is wider than the target vocabulary ({vocab} tokens)")
 
-    def translate(self, lines: Sequence[str], **options) -> list[str]:
-        """The best translation of every line; ``options`` are those of ``translate_n_best``."""
-        return [t.hypotheses[0] for t in self.translate_n_best(lines, **options)]
+    def translate(self, lines: Sequence[str], options: SearchOptions | None = None, **changes) -> list[str]:
+        """The best translation of every line; arguments as for ``translate_n_best``."""
+        return [t.hypotheses[0] for t in self.translate_n_best(lines, options, **changes)]
 
     @torch.inference_mode()
     def translate_n_best(
         self,
         lines: Sequence[str],
+        options: SearchOptions | None = None,
         *,
-        beam_size: int = 1,
-        n_best: int = 1,
-        length_penalty: float | None = None,
         batch_size: int = 64,
-        max_len: int | None = None,
-        max_len_a: float = 1.5,
-        max_len_b: float = 10,
         attention: bool = False,
-        sample: bool = False,
-        temperature: float = 1.0,
-        top_k: int = 0,
-        top_p: float = 1.0,
-        seed: int | None = None,
         progress=None,
         first_line: int = 1,
+        **changes,
     ) -> list[Translation]:
-        """One Translation per line, in input order.
+        """One Translation per line, in input order, searched as ``options`` say (SearchOptions'
+        defaults when None), with ``changes`` to single fields of them (``beam_size=1``).
 
-        beam 1 (with n_best 1) is greedy search. ``length_penalty`` (GNMT's alpha) ranks beam
-        hypotheses; None means DEFAULT_LENGTH_PENALTY for a beam and none for greedy search, and a
-        penalty given with beam 1 is honoured by a beam search of width 1 (which may then prefer a
-        longer output than greedy search would). The output of a sentence is limited to
-        ``max_len`` tokens, or when that is None to ``max_len_a * source tokens + max_len_b``,
-        the EOS included. Lines are sorted by length internally so that batches carry little
-        padding. An empty line translates to an empty line. With ``attention``, each
-        Translation carries the attention weights of its hypotheses (for plots). A source longer than the model's
-        ``max_positions`` is cut to that length, with a warning naming its line (1-based).
-
-        With ``sample`` each line gets ``n_best`` outputs drawn token by token (nmt.search.sample,
-        which explains ``temperature``, ``top_k`` and ``top_p``), best first; the same ``seed``
-        and the same lines give the same samples. ``first_line`` numbers the first line in warnings.
+        Lines are sorted by length internally so that batches of ``batch_size`` carry little
+        padding; a line's translation does not depend on its batch (in fp32). An empty line
+        translates to an empty line. With ``attention``, each Translation carries the attention
+        weights of its hypotheses (for plots). A source longer than the model's
+        ``max_positions`` is cut to that length, with a warning naming its line (numbered from
+        ``first_line``). With ``options.sample`` each line gets ``n_best`` samples, best first.
         """
-        self.check_options(
-            beam_size=beam_size,
-            n_best=n_best,
-            max_len=max_len,
-            max_len_a=max_len_a,
-            max_len_b=max_len_b,
-            sample=sample,
-            temperature=temperature,
-            top_k=top_k,
-            top_p=top_p,
-        )
+        options = dataclasses.replace(options or SearchOptions(), **changes)
+        self.check_options(options)
         generator = None
-        if sample:
+        if options.sample:
             generator = torch.Generator(self.device)
-            generator.manual_seed(torch.seed() if seed is None else seed)
+            generator.manual_seed(torch.seed() if options.seed is None else options.seed)
         # the normalisation the corpus had in training, whichever way the lines came in
         ids = [self._source_ids(normalize(line), number) for number, line in enumerate(lines, start=first_line)]
         results: list[Translation | None] = [
@@ -239,33 +188,11 @@ class Translator:
             chunk = order[start : start + batch_size]
             batch = make_batch([(ids[i], []) for i in chunk])
             src, src_len = batch.src.to(self.device), batch.src_len
-            limit = self._output_limit(src_len, max_len=max_len, a=max_len_a, b=max_len_b)
+            limit = self._output_limit(src_len, options)
             with self.precision.autocast():
-                if sample:
-                    hyps = search_sample(
-                        self.model,
-                        src,
-                        src_len,
-                        max_len=limit,
-                        n=n_best,
-                        temperature=temperature,
-                        top_k=top_k,
-                        top_p=top_p,
-                        generator=generator,
-                    )
-                elif beam_size == 1 and n_best == 1 and not length_penalty:
-                    hyps = greedy(self.model, src, src_len, max_len=limit, need_attention=attention)
-                else:
-                    hyps = beam_search(
-                        self.model,
-                        src,
-                        src_len,
-                        beam_size=beam_size,
-                        length_penalty=DEFAULT_LENGTH_PENALTY if length_penalty is None else length_penalty,
-                        n_best=n_best,
-                        max_len=limit,
-                        need_attention=attention,
-                    )
+                hyps = search(
+                    self.model, src, src_len, options, max_len=limit, need_attention=attention, generator=generator
+                )
             for row, i in enumerate(chunk):
                 tokens = [self._token_ids(t) for t in hyps.tokens[row]]
                 results[i] = Translation(
@@ -281,19 +208,21 @@ class Translator:
         return results
 
     def translate_stream(
-        self, lines: Iterable[str], *, chunk_lines: int = 10_000, seed: int | None = None, **options
+        self, lines: Iterable[str], options: SearchOptions | None = None, *, chunk_lines: int = 10_000, **kwargs
     ) -> Iterator[Translation]:
         """``translate_n_best`` over ``lines`` read ``chunk_lines`` at a time, each Translation
         given in input order as soon as its chunk is done: memory stays flat however long the
-        input, and sorting within a chunk still batches similar lengths. A ``seed`` gives chunk
-        i the seed ``seed + i``."""
+        input, and sorting within a chunk still batches similar lengths. With a sampling seed,
+        chunk i samples with the seed ``seed + i``."""
+        options = options or SearchOptions()
         lines = iter(lines)
         for index in itertools.count():
             chunk = list(itertools.islice(lines, chunk_lines))
             if not chunk:
                 return
-            chunk_seed = None if seed is None else seed + index
-            yield from self.translate_n_best(chunk, first_line=index * chunk_lines + 1, seed=chunk_seed, **options)
+            seed = None if options.seed is None else options.seed + index
+            chunk_options = dataclasses.replace(options, seed=seed)
+            yield from self.translate_n_best(chunk, chunk_options, first_line=index * chunk_lines + 1, **kwargs)
 
     def source_tokens(self, line: str) -> list[str]:
         """The source tokens the model reads for ``line``, for labelling attention plots."""
@@ -325,7 +254,7 @@ class Translator:
             return ids[:limit]
         return ids
 
-    def _output_limit(self, src_len: Tensor, *, max_len: int | None, a: float, b: float) -> Tensor:
-        """(batch,) output limits: fixed, or a * src_len + b; never past the model's positions."""
-        limit = torch.full_like(src_len, max_len) if max_len is not None else max_output_length(src_len, a=a, b=b)
+    def _output_limit(self, src_len: Tensor, options: SearchOptions) -> Tensor:
+        """(batch,) output limits: the options', never past the model's positions."""
+        limit = options.output_limits(src_len)
         return limit if self.max_positions is None else limit.clamp(max=self.max_positions)

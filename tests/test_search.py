@@ -2,13 +2,22 @@
 next-token probabilities are written by hand, one randomly initialised."""
 
 import math
+import re
 
 import pytest
 import torch
 from torch import Tensor, nn
 
 from nmt.models.interface import Encoded
-from nmt.search import beam_search, greedy, max_output_length
+from nmt.search import (
+    DEFAULT_BEAM,
+    DEFAULT_LENGTH_PENALTY,
+    SearchOptions,
+    beam_search,
+    greedy,
+    max_output_length,
+    search,
+)
 from nmt.specials import EOS, PAD, SOS
 
 A, B, C, D = 3, 4, 5, 6
@@ -192,10 +201,10 @@ def test_batched_equals_one_sentence_at_a_time():
             model, s, n, beam_size=3, n_best=2, length_penalty=1.0, max_len=lim, need_attention=True
         ),
     ]
-    for search in searches:
-        batched = search(src, src_len, limits)
+    for run_search in searches:
+        batched = run_search(src, src_len, limits)
         for i in range(len(src)):
-            alone = search(src[i : i + 1, : src_len[i]], src_len[i : i + 1], limits[i : i + 1])
+            alone = run_search(src[i : i + 1, : src_len[i]], src_len[i : i + 1], limits[i : i + 1])
             assert batched.tokens[i] == alone.tokens[0]
             assert batched.scores[i] == pytest.approx(alone.scores[0], abs=1e-5)
             for a, b in zip(batched.attention[i], alone.attention[0]):
@@ -393,3 +402,41 @@ def test_hypotheses_stopped_by_the_length_limit_are_marked_cut():
     assert {tuple(t): cut for t, cut in zip(hyps.tokens[0], hyps.cut[0])} == {(B,): False, (A, A, A): True}
     assert greedy(model, src, src_len, max_len=1).cut == [[True]]  # the limit came before any EOS
     assert greedy(model, src, src_len, max_len=5).cut == [[False]]
+
+
+def test_search_options_resolve_the_default_beam_once():
+    assert SearchOptions().beam == DEFAULT_BEAM and not SearchOptions().greedy
+    assert SearchOptions(n_best=8).beam == 8  # a default beam holds the n-best asked for
+    assert SearchOptions(beam_size=1).greedy and not SearchOptions(beam_size=1, length_penalty=1.0).greedy
+    assert SearchOptions(sample=True).beam == 1 and not SearchOptions(sample=True).greedy
+    assert SearchOptions().penalty == DEFAULT_LENGTH_PENALTY
+
+
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        ({"beam_size": 0}, "the beam size must be at least 1, not 0"),
+        ({"beam_size": 2, "n_best": 3}, "n-best must be between 1 and the beam size (2), not 3"),
+        ({"sample": True, "beam_size": 4}, "sampling draws one token at a time"),
+        ({"sample": True, "length_penalty": 1.0}, "sampling draws one token at a time"),
+        ({"top_k": 5}, "tune sampling only"),
+        ({"seed": 1}, "tune sampling only"),
+        ({"sample": True, "temperature": 0.0}, "the temperature must be above 0"),
+        ({"max_len": 0}, "the output length limit must be at least 1"),
+        ({"max_len_a": 0.0, "max_len_b": 0.0}, "leaves no room for a token"),
+        ({"max_len_cap": 0}, "the cap on output length must be at least 1"),
+    ],
+)
+def test_search_options_that_no_search_can_run_are_refused_when_made(options, message):
+    with pytest.raises(ValueError, match=re.escape(message)):
+        SearchOptions(**options)
+
+
+def test_search_dispatches_to_greedy_beam_or_sampling_as_the_options_say():
+    model = TinyGRU(seed=3)
+    src, src_len = random_batch(3, batch=4)
+    assert search(model, src, src_len, SearchOptions(beam_size=1), max_len=8) == greedy(model, src, src_len, max_len=8)
+    beam = beam_search(model, src, src_len, beam_size=3, n_best=2, length_penalty=0.5, max_len=8)
+    assert search(model, src, src_len, SearchOptions(beam_size=3, n_best=2, length_penalty=0.5), max_len=8) == beam
+    drawn = search(model, src, src_len, SearchOptions(sample=True, n_best=2), max_len=8, generator=torch.Generator())
+    assert all(len(tokens) == 2 for tokens in drawn.tokens)

@@ -98,7 +98,7 @@ def test_a_checkpoint_that_lists_no_outputs_keeps_them_all(tmp_path):
 def test_translate_py_takes_output_vocab_full(full_checkpoint, tmp_path, capsys):
     source = tmp_path / "in.txt"
     source.write_text("\n".join(LINES) + "\n", encoding="utf-8")
-    full = Translator.from_checkpoint(full_checkpoint, output_vocab="full").translate(LINES)
+    full = Translator.from_checkpoint(full_checkpoint, output_vocab="full").translate(LINES, beam_size=1)
     command = ["--checkpoint", str(full_checkpoint), "--input", str(source), "--output-vocab", "full", "--beam", "1"]
     assert main(command) == 0
     assert capsys.readouterr().out.splitlines() == full

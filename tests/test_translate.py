@@ -10,11 +10,12 @@ import sacrebleu
 import torch
 from tiny_checkpoints import ROOT, TINY_RNN, save_untrained, train_tiny
 
-import nmt.translator
 from nmt import search
 from nmt.checkpoint import FORMAT_VERSION, load_checkpoint
 from nmt.commands.translate import main
 from nmt.config import ModelConfig
+from nmt.search import DEFAULT_BEAM, DEFAULT_MAX_LEN_CAP, SearchOptions
+from nmt.specials import EOS
 from nmt.translator import Translator
 
 LINES = ["forty-two", "", "seven thousand, one hundred and six", "nine", "three hundred and twelve"]
@@ -58,7 +59,7 @@ def test_stdin_to_stdout_in_a_subprocess(checkpoint, translator):
         timeout=60,
     )
     assert result.returncode == 0, result.stderr
-    assert result.stdout.splitlines() == translator.translate(LINES)
+    assert result.stdout.splitlines() == translator.translate(LINES, beam_size=1)
 
 
 def test_every_input_line_gives_one_output_line_in_order(checkpoint, translator, tmp_path, capsys):
@@ -80,7 +81,7 @@ def test_every_input_line_gives_one_output_line_in_order(checkpoint, translator,
     output = (tmp_path / "out.fr").read_text(encoding="utf-8").split("\n")
     assert output[-1] == "" and len(output[:-1]) == len(lines)
     # each line translated alone gives what it gave in its batch, at its place
-    assert output[:-1] == [translator.translate([line])[0] for line in lines]
+    assert output[:-1] == [translator.translate([line], beam_size=1)[0] for line in lines]
     assert output[1] == "" and output[0] == output[-2] and output[2] != ""
 
 
@@ -163,7 +164,7 @@ def test_an_error_mid_translation_leaves_the_output_file_as_it_was(checkpoint, t
             raise KeyboardInterrupt
         return greedy(*args, **kwargs)
 
-    monkeypatch.setattr(nmt.translator, "greedy", interrupted_on_second_batch)
+    monkeypatch.setattr(search, "greedy", interrupted_on_second_batch)
     status, _, err = translate(
         capsys,
         "--checkpoint",
@@ -197,13 +198,14 @@ TWENTY_LINES = [f"{a} hundred and {b}" for a in HUNDREDS for b in UNITS]
 )
 def test_input_that_can_be_read_only_once_is_translated_whole(how, checkpoint, translator, tmp_path):
     write(tmp_path / "in.en", TWENTY_LINES)
-    write(tmp_path / "ref.fr", translator.translate(TWENTY_LINES))
+    write(tmp_path / "ref.fr", translator.translate(TWENTY_LINES, beam_size=1))
     translate = f"{sys.executable} {ROOT / 'translate.py'} --checkpoint {checkpoint} --beam 1"
     result = subprocess.run(
         ["bash", "-c", how.format(translate=translate)], capture_output=True, text=True, cwd=tmp_path, timeout=60
     )
     assert result.returncode == 0, result.stderr
-    assert (tmp_path / "out.fr").read_text(encoding="utf-8").splitlines() == translator.translate(TWENTY_LINES)
+    translated = (tmp_path / "out.fr").read_text(encoding="utf-8").splitlines()
+    assert translated == translator.translate(TWENTY_LINES, beam_size=1)
     if "--ref" in how:  # the references, read from a pipe too, matched all twenty lines
         assert "chrF 100.00  TER 0.00" in result.stderr
 
@@ -301,6 +303,38 @@ def test_max_len_limits_every_output(translator):
     for options in ({"max_len": 2}, {"max_len_a": 0.0, "max_len_b": 2}):
         for translation in translator.translate_n_best([LONG_LINE, "nine"], beam_size=3, **options):
             assert len(translation.tokens[0]) <= 2
+
+
+def test_no_output_is_longer_than_the_cap_however_long_its_source():
+    assert SearchOptions().output_limits(torch.tensor([3, 3000])).tolist() == [14, DEFAULT_MAX_LEN_CAP]
+    assert SearchOptions(max_len=400).output_limits(torch.tensor([3000])).tolist() == [400]  # a fixed limit is kept
+
+
+def test_the_cap_stops_a_long_line_that_would_not_end(translator, monkeypatch):
+    steps = []
+    step = translator.model.step
+
+    def never_ending_step(*args, **kwargs):  # a model that never gives EOS its probability
+        logits, state, attn = step(*args, **kwargs)
+        steps.append(1)
+        return logits.index_fill(-1, torch.tensor([EOS]), float("-inf")), state, attn
+
+    monkeypatch.setattr(translator.model, "step", never_ending_step)
+    [long] = translator.translate_n_best([LONG_LINE], beam_size=2, max_len_cap=30)
+    assert len(long.tokens[0]) == 30 and long.cut[0]
+    assert len(steps) == 30  # 1.5 * 300 + 10 = 460 without the cap
+
+
+def test_the_library_and_the_command_line_search_alike_by_default(checkpoint, translator, tmp_path, capsys):
+    status, out, _ = translate(capsys, "--checkpoint", checkpoint, "--input", write(tmp_path / "in.en", LINES))
+    assert status == 0
+    assert out.splitlines() == translator.translate(LINES) == translator.translate(LINES, beam_size=DEFAULT_BEAM)
+
+
+def test_help_names_the_default_cap_on_output_length(capsys):
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    assert f"(default: {DEFAULT_MAX_LEN_CAP})" in " ".join(capsys.readouterr().out.split())
 
 
 def test_a_source_longer_than_the_transformers_positions_is_cut_with_a_warning(tmp_path, capsys):
@@ -411,9 +445,10 @@ def test_the_readme_python_api_snippet(checkpoint):
     from nmt import Translator
 
     translator = Translator.from_checkpoint(checkpoint)
-    [translation] = translator.translate(["I am cold."], beam_size=5)
-    assert isinstance(translation, str)
-    assert translator.translate(["nine", ""], beam_size=5)[1] == ""
+    [translation] = translator.translate(["I am cold."])  # beam 5, as translate.py
+    [greedy] = translator.translate(["I am cold."], beam_size=1)  # greedy search
+    assert isinstance(translation, str) and isinstance(greedy, str)
+    assert translator.translate(["nine", ""])[1] == ""
 
 
 def test_the_python_api_normalises_lines_as_the_command_line_and_training_do(translator):

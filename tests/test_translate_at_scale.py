@@ -171,8 +171,8 @@ def test_samples_are_reproducible_with_a_seed_and_n_best_gives_that_many(checkpo
 @pytest.mark.parametrize(
     "options, message",
     [
-        (["--sample", "--beam", "5"], "--sample draws one token at a time: it takes no --beam"),
-        (["--top-k", "5"], "--top-k only tune sampling: add --sample"),
+        (["--sample", "--beam", "5"], "sampling draws one token at a time: it takes no beam size"),
+        (["--top-k", "5"], "tune sampling only: turn sampling on (sample=True, --sample)"),
         (["--sample", "--top-p", "0"], "top-p must be in (0, 1]"),
         (["--sample", "--temperature", "0"], "the temperature must be above 0"),
         (["--chunk-lines", "0"], "--chunk-lines must be at least 1"),

@@ -4,6 +4,7 @@ evaluate the search options and loading a checkpoint into a Translator."""
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import sys
 from collections.abc import Callable, Iterable, Iterator
@@ -15,11 +16,11 @@ import torch
 from nmt.checkpoint import CheckpointError
 from nmt.commands.textio import TextFileError
 from nmt.plot import PlotError
+from nmt.search import DEFAULT_BEAM, DEFAULT_LENGTH_PENALTY, SearchOptions
 from nmt.text import CorpusError
-from nmt.translator import DEFAULT_LENGTH_PENALTY, Translator
+from nmt.translator import Translator
 
 EXAMPLES_OF_UNKNOWN = 5
-DEFAULT_BEAM = 5
 
 
 class Exit(IntEnum):
@@ -76,8 +77,10 @@ def add_search_options(parser: argparse.ArgumentParser) -> None:
         "--device", default="auto", help="cpu, cuda, cuda:1, or auto: cuda when there is one (default: auto)"
     )
     search = parser.add_argument_group("search")
+    # Every default below is SearchOptions' (nmt/search.py): None here means "not given".
     search.add_argument(
         "--beam",
+        dest="beam_size",
         type=int,
         metavar="K",
         help=f"beam size; 1 is greedy search (default: {DEFAULT_BEAM}, or the n-best if larger)",
@@ -92,31 +95,39 @@ def add_search_options(parser: argparse.ArgumentParser) -> None:
     )
     search.add_argument("--batch-size", type=int, default=64, metavar="N", help="sentences per batch (default: 64)")
     search.add_argument(
-        "--max-len", type=int, metavar="N", help="a fixed limit on output tokens, the end-of-sentence token included"
+        "--max-len",
+        type=int,
+        metavar="N",
+        help="a fixed limit on output tokens, the end-of-sentence token included (replaces the three below)",
     )
     search.add_argument(
         "--max-len-a",
         type=float,
-        default=1.5,
         metavar="A",
-        help="without --max-len, the limit is a * source tokens + b (default: 1.5)",
+        help=f"without --max-len, the limit is A * source tokens + B (default: {SearchOptions.max_len_a})",
     )
-    search.add_argument("--max-len-b", type=float, default=10, metavar="B", help="(default: 10)")
+    search.add_argument("--max-len-b", type=float, metavar="B", help=f"(default: {SearchOptions.max_len_b:g})")
+    search.add_argument(
+        "--max-len-cap",
+        type=int,
+        metavar="N",
+        help="without --max-len, no output has more than N tokens however long its source, so that one "
+        f"long or unending line cannot stall a file or a server (default: {SearchOptions.max_len_cap})",
+    )
 
 
-def search_options(args: argparse.Namespace, *, n_best: int = 1) -> dict:
-    """Keyword arguments for Translator.translate_n_best; without --beam, a beam that holds the n-best."""
+SEARCH_FIELDS = [f.name for f in dataclasses.fields(SearchOptions)]
+
+
+def search_options(args: argparse.Namespace, **fixed) -> SearchOptions:
+    """The SearchOptions of the search flags given (and of ``fixed`` ones the program sets itself)."""
     if args.batch_size < 1:
         raise UsageError(f"--batch-size must be at least 1, not {args.batch_size}")
-    return {
-        "beam_size": max(DEFAULT_BEAM, n_best) if args.beam is None else args.beam,
-        "n_best": n_best,
-        "length_penalty": args.length_penalty,
-        "batch_size": args.batch_size,
-        "max_len": args.max_len,
-        "max_len_a": args.max_len_a,
-        "max_len_b": args.max_len_b,
-    }
+    given = {name: value for name in SEARCH_FIELDS if (value := getattr(args, name, None)) is not None}
+    try:
+        return SearchOptions(**given | fixed)
+    except ValueError as e:
+        raise UsageError(str(e)) from None
 
 
 def pick_device(name: str) -> torch.device:
@@ -131,7 +142,7 @@ def pick_device(name: str) -> torch.device:
     return device
 
 
-def load_translator(args: argparse.Namespace, options: dict) -> Translator:
+def load_translator(args: argparse.Namespace, options: SearchOptions) -> Translator:
     """The checkpoint's Translator, once ``options`` are known to suit its model."""
     device = pick_device(args.device)
     if args.quantize and device.type != "cpu":
@@ -145,7 +156,7 @@ def load_translator(args: argparse.Namespace, options: dict) -> Translator:
     except ValueError as e:  # an ensemble of models with different vocabularies
         raise UsageError(str(e)) from None
     try:
-        translator.check_options(**options)
+        translator.check_options(options)
     except ValueError as e:
         raise UsageError(str(e)) from None
     return translator

@@ -104,10 +104,10 @@ def evaluate_split(args: argparse.Namespace) -> int:
     references = [refs for _, refs in groups]
     print(
         f"{checkpoint_names(args)}: {args.split} split of {args.corpus or data.corpus} ({data.src}->{data.trg}): "
-        f"{len(sources)} sentences, {sum(map(len, references))} references; beam {options['beam_size']}"
+        f"{len(sources)} sentences, {sum(map(len, references))} references; beam {options.beam}"
     )
     with tqdm(total=len(sources), unit="sentence", disable=None, file=sys.stderr) as progress:
-        translations = translator.translate_n_best(sources, progress=progress, **options)
+        translations = translator.translate_n_best(sources, options, batch_size=args.batch_size, progress=progress)
     outputs = [t.hypotheses[0] for t in translations]
     report_cut(sum(t.cut[0] for t in translations), len(translations))
     if args.reconstruction:

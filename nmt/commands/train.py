@@ -58,6 +58,7 @@ from nmt.models.shortlist import Shortlisted, positions_in_list, target_side_ids
 from nmt.precision import Precision
 from nmt.reporting import MetricsLog, ProgressBar
 from nmt.schedules import DeadlineSchedule, InverseSqrtSchedule, PlateauSchedule, TeacherForcingSchedule
+from nmt.search import SearchOptions
 from nmt.text import CorpusError
 from nmt.tokenizers import build_tokenizers
 from nmt.tracking import JsonLines, Sink, TensorBoard, WeightsAndBiases
@@ -67,6 +68,7 @@ from nmt.validation import Validator
 log = logging.getLogger("nmt")
 
 VALID_BATCH_TOKENS = 2000  # at least: validation needs no gradients, so its batches can be larger
+VALID_SEARCH = SearchOptions(beam_size=1)  # validation BLEU tracks training: greedy is enough, and fastest
 
 
 class Interrupted(RuntimeError):
@@ -176,7 +178,7 @@ def _train(config: Config, run_dir: Path, device: torch.device, team: Team, *, r
 
     def translate(model, sources):
         searched = Shortlisted(model, output_ids, cut=False) if listed else model
-        return Translator(searched, src_tok, trg_tok, device=device).translate(sources, batch_size=128)
+        return Translator(searched, src_tok, trg_tok, device=device).translate(sources, VALID_SEARCH, batch_size=128)
 
     callbacks = [
         DeviceCallback(device),

@@ -15,6 +15,7 @@ translations on stderr, with sacrebleu's signatures.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import itertools
 import sys
 from collections.abc import Iterable, Iterator, Sequence
@@ -24,7 +25,6 @@ from tqdm import tqdm
 from nmt import plot
 from nmt.allocator import keep_freed_memory
 from nmt.commands.cli import (
-    DEFAULT_BEAM,
     Exit,
     OneLineErrorParser,
     UsageError,
@@ -39,6 +39,7 @@ from nmt.commands.cli import (
 )
 from nmt.commands.textio import STDIN, TextFileError, count_lines, iter_lines, read_lines, write_lines_atomic
 from nmt.metrics import score
+from nmt.search import SearchOptions
 from nmt.text import normalize
 from nmt.translator import Translation, Translator
 
@@ -52,6 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--output", default=STDIN, help="where the translations go (default: stdout)")
     parser.add_argument(
         "--n-best",
+        dest="n_best",
         type=int,
         metavar="K",
         help="print the K best translations of each line (default: 1; with --interactive, the whole beam)",
@@ -76,9 +78,14 @@ def build_parser() -> argparse.ArgumentParser:
     sampling = parser.add_argument_group(
         "sampling", "draw each token from the model's distribution instead of searching (for back-translation)"
     )
-    sampling.add_argument("--sample", action="store_true", help="sample the outputs; --n-best K gives K per line")
     sampling.add_argument(
-        "--temperature", type=float, metavar="T", help="divide the log-probabilities by T (default: 1.0)"
+        "--sample", action="store_true", default=None, help="sample the outputs; --n-best K gives K per line"
+    )
+    sampling.add_argument(
+        "--temperature",
+        type=float,
+        metavar="T",
+        help=f"divide the log-probabilities by T (default: {SearchOptions.temperature})",
     )
     sampling.add_argument("--top-k", type=int, metavar="K", help="draw from the K most probable tokens only")
     sampling.add_argument(
@@ -102,12 +109,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 def translate_file(args: argparse.Namespace) -> int:
     """Translate the input as it streams in, a bounded chunk of lines at a time, and write each
     chunk's translations in input order; memory stays flat however long the file."""
-    n_best = 1 if args.n_best is None else args.n_best
-    options = search_options(args, n_best=n_best) | sampling_options(args)
+    options = search_options(args)
     if args.chunk_lines < 1:
         raise UsageError(f"--chunk-lines must be at least 1, not {args.chunk_lines}")
     translator = _prepare(args, options)
-    options["attention"] = bool(args.plot_attention)
     total = count_lines(args.input)
     references = read_references(args.ref) if args.ref else None
     if references is not None and total is not None:
@@ -116,12 +121,17 @@ def translate_file(args: argparse.Namespace) -> int:
     with tqdm(total=total, unit="line", disable=True if args.input == STDIN else None, file=sys.stderr) as progress:
         translations = tally.count(
             translator.translate_stream(
-                iter_lines(args.input), chunk_lines=args.chunk_lines, progress=progress, **options
+                iter_lines(args.input),
+                options,
+                chunk_lines=args.chunk_lines,
+                batch_size=args.batch_size,
+                attention=bool(args.plot_attention),
+                progress=progress,
             )
         )
         if args.plot_attention:
             translations = _plotting(translator, translations, args.plot_attention)
-        output = _output_lines(translations, n_best=n_best)
+        output = _output_lines(translations, n_best=options.n_best)
         if args.output == STDIN:
             for line in output:
                 sys.stdout.write(line + "\n")
@@ -170,11 +180,10 @@ def translate_interactively(args: argparse.Namespace) -> int:
     When stdin is not a terminal each input is echoed after "> ", so the transcript reads the same."""
     if args.input != STDIN or args.output != STDIN or args.ref:
         raise UsageError("--interactive reads stdin and writes stdout; leave out --input, --output and --ref")
-    whole_beam = DEFAULT_BEAM if args.beam is None else args.beam
-    options = search_options(args, n_best=whole_beam if args.n_best is None else args.n_best)
-    options |= sampling_options(args)
+    options = search_options(args)
+    if args.n_best is None:  # the whole beam
+        options = dataclasses.replace(options, n_best=options.beam)
     translator = _prepare(args, options)
-    options["attention"] = bool(args.plot_attention)
     terminal = sys.stdin.isatty()
     for number, line in enumerate(_typed_lines("> " if terminal else ""), start=1):
         if not terminal:
@@ -182,33 +191,15 @@ def translate_interactively(args: argparse.Namespace) -> int:
         if not line:
             continue
         report_unknown_words(translator.src_tok.unknown_words(line))
-        [translation] = translator.translate_n_best([line], **options)
+        [translation] = translator.translate_n_best(
+            [line], options, batch_size=args.batch_size, attention=bool(args.plot_attention)
+        )
         for k, (hypothesis, value) in enumerate(zip(translation.hypotheses, translation.scores), start=1):
             print(f"{k:>3}  {value:8.4f}  {hypothesis}")
         if args.plot_attention:
             _plot(translator, [translation], args.plot_attention, numbers=[number])
         sys.stdout.flush()
     return Exit.OK
-
-
-def sampling_options(args: argparse.Namespace) -> dict:
-    """Keyword arguments for Translator.translate_n_best that sample, or none without --sample."""
-    tuning = {"--temperature": args.temperature, "--top-k": args.top_k, "--top-p": args.top_p, "--seed": args.seed}
-    if not args.sample:
-        given = [flag for flag, value in tuning.items() if value is not None]
-        if given:
-            raise UsageError(f"{', '.join(given)} only tune sampling: add --sample")
-        return {}
-    if args.beam is not None or args.length_penalty is not None:
-        raise UsageError("--sample draws one token at a time: it takes no --beam or --length-penalty")
-    return {
-        "sample": True,
-        "beam_size": 1,
-        "temperature": 1.0 if args.temperature is None else args.temperature,
-        "top_k": 0 if args.top_k is None else args.top_k,
-        "top_p": 1.0 if args.top_p is None else args.top_p,
-        "seed": args.seed,
-    }
 
 
 def _typed_lines(prompt: str) -> Iterator[str]:
@@ -239,7 +230,7 @@ def check_reference_count(paths: Sequence[str], references: list[list[str]], n_l
         )
 
 
-def _prepare(args: argparse.Namespace, options: dict) -> Translator:
+def _prepare(args: argparse.Namespace, options: SearchOptions) -> Translator:
     """The translator, once everything that can be checked before reading any input is: the
     checkpoint, the options, and for plots the model's attention and matplotlib."""
     translator = load_translator(args, options)
