@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Train a translation (or autoencoder) model. Same as the ``nmt-train`` command; see --help."""
+"""Train a translation (or autoencoder) model. Same as ``nmt train``; see --help."""
 
 import sys
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Translate with a trained checkpoint. Same as the ``nmt-translate`` command; see --help."""
+"""Translate with a trained checkpoint. Same as ``nmt translate``; see --help."""
 
 import sys
 

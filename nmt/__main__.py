@@ -1,35 +1,48 @@
-"""``python -m nmt COMMAND ...``: every program of the toolkit under one name (``python -m nmt --help``)."""
+"""``nmt COMMAND ...`` (or ``python -m nmt COMMAND ...``): every program of the toolkit under one name."""
 
 from __future__ import annotations
 
-import argparse
 import importlib
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
+# Each command is the module nmt.commands.NAME, whose main(argv, prog=...) runs it.
 COMMANDS = {
-    "train": "train a model (the same as train_nmt.py and nmt-train)",
-    "translate": "translate with a checkpoint (translate.py, nmt-translate)",
-    "evaluate": "score a checkpoint on a split of its own corpus (nmt-evaluate)",
+    "train": "train a model (also train_nmt.py)",
+    "translate": "translate text with a trained model (also translate.py)",
+    "evaluate": "translate a held-out split of the model's corpus and score it",
     "average": "average the weights of saved checkpoints",
-    "plot": "learning curves of training runs",
+    "plot": "draw the learning curves of training runs",
     "fetch": "download a corpus into corpora/",
 }
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m nmt", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument(
-        "command", choices=COMMANDS, help="; ".join(f"{name}: {what}" for name, what in COMMANDS.items())
-    )
-    parser.add_argument(
-        "options", nargs=argparse.REMAINDER, help="the command's options (python -m nmt COMMAND --help)"
-    )
-    args = parser.parse_args(argv)
+def usage(name: str) -> str:
+    width = max(map(len, COMMANDS))
+    lines = [f"usage: {name} COMMAND [OPTIONS]   ({name} COMMAND --help for the command's options)", "", "commands:"]
+    lines += [f"  {command:<{width}}  {what}" for command, what in COMMANDS.items()]
+    return "\n".join(lines) + "\n"
+
+
+def invoked_as() -> str:
+    """How the user started this program, for usage lines and printed commands: nmt, or python -m nmt."""
+    name = Path(sys.argv[0]).name
+    return "python -m nmt" if name == "__main__.py" else name
+
+
+def main(argv: Sequence[str] | None = None, *, prog: str | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    prog = prog or invoked_as()
+    if not argv or argv[0] in ("-h", "--help"):
+        print(usage(prog), end="", file=sys.stdout if argv else sys.stderr)
+        return 0 if argv else 2
+    command, options = argv[0], argv[1:]
+    if command not in COMMANDS:
+        print(f"{prog}: error: unknown command {command!r}; the commands are {', '.join(COMMANDS)}", file=sys.stderr)
+        return 2
     # Imported on demand: translating should not pay for importing the training code, and back.
-    return importlib.import_module(f"nmt.commands.{args.command}").main(args.options)
+    return importlib.import_module(f"nmt.commands.{command}").main(options, prog=f"{prog} {command}")
 
 
 if __name__ == "__main__":

@@ -165,20 +165,11 @@ def test_the_command_prints_no_traceback(files, flags, message):
     assert done.stderr.strip().splitlines() == [message.replace("{tmp}", str(files))]
 
 
-@pytest.mark.parametrize(
-    "argv, message",
-    [
-        (["fetch", "eng-deu"], "invalid choice: 'eng-deu'"),
-        (["download", "eng-fra"], "invalid choice: 'download'"),
-        ([], "the following arguments are required: command"),
-    ],
-    ids=["unknown corpus", "unknown command", "no command"],
-)
-def test_misuse_of_the_corpus_tool_ends_in_its_error_line(capsys, argv, message):
+def test_an_unknown_corpus_ends_in_the_corpus_tools_error_line(capsys):
     with pytest.raises(SystemExit) as exit:
-        nmt_main(argv)
+        nmt_main(["fetch", "eng-deu"])
     stderr = capsys.readouterr().err.strip().splitlines()
-    assert exit.value.code == 2 and "error: " in stderr[-1] and message in stderr[-1]
+    assert exit.value.code == 2 and "error: " in stderr[-1] and "invalid choice: 'eng-deu'" in stderr[-1]
 
 
 def test_the_corpus_tool_says_where_it_cannot_write(files, capsys):

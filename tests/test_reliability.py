@@ -91,12 +91,11 @@ def wait_for_step(run_dir: Path, step: int, process: subprocess.Popen) -> None:
     pytest.fail(f"training ended (exit {process.returncode}) before step {step}")
 
 
-def start_training(argv: list[str], stderr: Path) -> subprocess.Popen:
-    """train_nmt.py in a subprocess; stderr goes to a file, as a pipe left unread could fill and stall it."""
+def start_training(argv: list[str], stderr: Path, program: tuple[str, ...] = ("train_nmt.py",)) -> subprocess.Popen:
+    """train_nmt.py (or ``program``) in a subprocess; stderr goes to a file, as a pipe left unread
+    could fill and stall it."""
     with open(stderr, "w") as f:
-        return subprocess.Popen(
-            [sys.executable, str(ROOT / "train_nmt.py"), *argv], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=f
-        )
+        return subprocess.Popen([sys.executable, *program, *argv], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=f)
 
 
 # What resuming must restore, all exercised: dropout (the RNG), a plateau schedule and early
@@ -125,11 +124,18 @@ def uninterrupted(corpus, tmp_path_factory) -> Path:
     return run_dir
 
 
-@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+@pytest.mark.parametrize(
+    "sig, program, typed",
+    [
+        (signal.SIGTERM, ("train_nmt.py",), "train_nmt.py"),
+        (signal.SIGINT, ("-m", "nmt", "train"), "python -m nmt train"),
+    ],
+)
 def test_a_signalled_run_saves_last_pt_and_resumes_exactly_like_an_uninterrupted_one(
-    corpus, uninterrupted, tmp_path, sig
+    corpus, uninterrupted, tmp_path, sig, program, typed
 ):
-    interrupted = start_training(tiny_run(corpus, tmp_path / "interrupted", *RESUMABLE), stderr=tmp_path / "stderr")
+    run = tiny_run(corpus, tmp_path / "interrupted", *RESUMABLE)
+    interrupted = start_training(run, stderr=tmp_path / "stderr", program=program)
     wait_for_step(tmp_path / "interrupted", 5, interrupted)
     interrupted.send_signal(sig)
     interrupted.wait(timeout=60)
@@ -137,7 +143,8 @@ def test_a_signalled_run_saves_last_pt_and_resumes_exactly_like_an_uninterrupted
     assert interrupted.returncode == 130, stderr
     stopped_at = torch.load(tmp_path / "interrupted" / "last.pt", weights_only=True)["progress"]["step"]
     assert 5 <= stopped_at < 150
-    assert f"at step {stopped_at}" in stderr.splitlines()[-1] and "--resume" in stderr.splitlines()[-1]
+    assert f"at step {stopped_at}" in stderr.splitlines()[-1]
+    assert f"Continue with: {typed} --resume --run-dir " in stderr.splitlines()[-1]  # as the user started it
     assert "Traceback" not in stderr
 
     assert main(tiny_run(corpus, tmp_path / "interrupted", *RESUMABLE, "--resume")) == 0

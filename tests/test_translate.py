@@ -1,4 +1,4 @@
-"""translate.py / nmt-translate and the Translator API, on tiny models of the demo corpus."""
+"""translate.py / nmt translate and the Translator API, on tiny models of the demo corpus."""
 
 import dataclasses
 import io

@@ -22,10 +22,8 @@ from nmt.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from nmt.commands.cli import Exit, OneLineErrorParser, UsageError, fail
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = OneLineErrorParser(
-        prog="python -m nmt average", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
+    parser = OneLineErrorParser(prog=prog, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("inputs", nargs="+", type=Path, help="a run folder, or checkpoint files")
     pick = parser.add_mutually_exclusive_group()
     pick.add_argument("--last", type=int, metavar="N", help="a run folder's N latest step-*.pt")
@@ -34,8 +32,8 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+def main(argv: Sequence[str] | None = None, *, prog: str | None = None) -> int:
+    args = build_parser(prog).parse_args(argv)
     try:
         paths = checkpoints_to_average(args)
         save_checkpoint(args.output, average_checkpoints(paths))

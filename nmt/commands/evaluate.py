@@ -51,10 +51,8 @@ their first wrong word in [[...]].
 """
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = OneLineErrorParser(
-        prog="python -m nmt evaluate", description=CLI_DOC, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
+    parser = OneLineErrorParser(prog=prog, description=CLI_DOC, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_search_options(parser)
     parser.add_argument(
         "--split", choices=("test", "valid", "train"), default="test", help="which split (default: test)"
@@ -80,8 +78,8 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+def main(argv: Sequence[str] | None = None, *, prog: str | None = None) -> int:
+    args = build_parser(prog).parse_args(argv)
     keep_freed_memory()
     return run(evaluate_split, args)
 

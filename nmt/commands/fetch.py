@@ -12,8 +12,8 @@ from nmt.download import DOWNLOADS, fetch
 from nmt.text import CorpusError
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m nmt fetch", description=__doc__)
+def main(argv: Sequence[str] | None = None, *, prog: str | None = None) -> int:
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__)
     parser.add_argument("name", choices=sorted(DOWNLOADS))
     parser.add_argument("--dest", type=Path, default=Path("corpora"), help="folder (default: corpora)")
     args = parser.parse_args(argv)

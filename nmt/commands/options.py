@@ -44,9 +44,9 @@ TRANSFORMER_DEFAULTS = {
 }
 
 
-def build_parser(description: str) -> argparse.ArgumentParser:
+def build_parser(description: str, prog: str | None = None) -> argparse.ArgumentParser:
     parser = OneLineErrorParser(
-        prog="train_nmt.py", description=description, formatter_class=argparse.RawDescriptionHelpFormatter
+        prog=prog, description=description, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--config", type=Path, help="JSON or TOML file with data/model/train sections")
     parser.add_argument(

@@ -17,10 +17,8 @@ from nmt.commands.cli import Exit, OneLineErrorParser, fail
 from nmt.plot import PlotError, check_can_plot, plot_curves
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = OneLineErrorParser(
-        prog="python -m nmt plot", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+def main(argv: Sequence[str] | None = None, *, prog: str | None = None) -> int:
+    parser = OneLineErrorParser(prog=prog, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("runs", nargs="+", type=Path, help="run folders (each with a metrics.jsonl)")
     parser.add_argument("-o", "--output", type=Path, default=Path("curves.png"), help="(default: curves.png)")
     args = parser.parse_args(argv)

@@ -88,10 +88,10 @@ def forget_metrics_after(path: Path, step: int) -> None:
         f.writelines(kept)
 
 
-def resume_command(run_dir: Path, config: Config) -> str:
-    """The command that continues this run: --resume restores everything but the stopping
-    rule, which is given again."""
-    words = ["train_nmt.py", "--resume", "--run-dir", str(run_dir)]
+def resume_command(program: str, run_dir: Path, config: Config) -> str:
+    """The command that continues this run, started as ``program`` (train_nmt.py, nmt train...):
+    --resume restores everything but the stopping rule, which is given again."""
+    words = [*shlex.split(program), "--resume", "--run-dir", str(run_dir)]
     for name in ("epochs", "max_steps", "time_budget"):
         value = getattr(config.train, name)
         if value != getattr(TrainConfig, name):

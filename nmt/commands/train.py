@@ -72,7 +72,12 @@ VALID_SEARCH = SearchOptions(beam_size=1)  # validation BLEU tracks training: gr
 
 
 class Interrupted(RuntimeError):
-    pass
+    """A run stopped by a signal, every process after the same step; the leader's carries the
+    run folder and config, from which ``main`` prints the command that continues the run."""
+
+    def __init__(self, message: str = "", *, run_dir: Path | None = None, config: Config | None = None):
+        super().__init__(message)
+        self.run_dir, self.config = run_dir, config
 
 
 def train(config: Config, *, resume: bool = False, explicit: set[str] | None = None) -> Path:
@@ -269,11 +274,10 @@ def _train(config: Config, run_dir: Path, device: torch.device, team: Team, *, r
     if learner.interrupted:
         received = learner.callback(StopOnSignal).received
         name = signal.Signals(received).name if received else "a signal to another process"
+        if not team.leader:
+            raise Interrupted()
         raise Interrupted(
-            f"stopped by {name} at step {learner.step}; {run_dir / 'last.pt'} is saved. "
-            f"Continue with: {resume_command(run_dir, config)}"
-            if team.leader
-            else ""
+            f"stopped by {name} at step {learner.step}; {run_dir / 'last.pt'} is saved.", run_dir=run_dir, config=config
         )
     return run_dir
 
@@ -357,9 +361,10 @@ def _batch_loss(logits, batch, *, label_smoothing: float = 0.0, positions=None):
     return sequence_loss(logits, targets, label_smoothing=label_smoothing)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, *, prog: str | None = None) -> int:
     """Every expected failure is one line on stderr, with its ``Exit`` status."""
-    args = build_parser(__doc__).parse_args(argv)
+    parser = build_parser(__doc__, prog)
+    args = parser.parse_args(argv)
     keep_freed_memory()
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S"
@@ -367,8 +372,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         run_dir = train(make_config(args), resume=args.resume, explicit=explicit_options(args))
     except Interrupted as e:
-        if str(e):
-            print(str(e), file=sys.stderr)
+        if e.run_dir is not None:
+            print(f"{e} Continue with: {resume_command(parser.prog, e.run_dir, e.config)}", file=sys.stderr)
         return Exit.INTERRUPTED
     except KeyboardInterrupt:  # a second Ctrl-C, or one before training started
         print("interrupted: nothing saved since the last checkpoint", file=sys.stderr)

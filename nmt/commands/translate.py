@@ -44,10 +44,8 @@ from nmt.text import normalize
 from nmt.translator import Translation, Translator
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = OneLineErrorParser(
-        prog="translate.py", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
+    parser = OneLineErrorParser(prog=prog, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_search_options(parser)
     parser.add_argument("--input", default=STDIN, help="UTF-8 text, one sentence a line (default: stdin)")
     parser.add_argument("--output", default=STDIN, help="where the translations go (default: stdout)")
@@ -100,8 +98,8 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+def main(argv: Sequence[str] | None = None, *, prog: str | None = None) -> int:
+    args = build_parser(prog).parse_args(argv)
     keep_freed_memory()
     return run(translate_interactively if args.interactive else translate_file, args)
 

@@ -1,0 +1,49 @@
+"""The ``nmt`` command: every program under one name, each telling its usage by the name typed."""
+
+import importlib
+import subprocess
+import sys
+
+import pytest
+from tiny_checkpoints import ROOT
+
+from nmt.__main__ import COMMANDS, main
+
+
+def test_every_command_is_a_module_with_a_main():
+    for command in COMMANDS:
+        assert callable(importlib.import_module(f"nmt.commands.{command}").main)
+
+
+def test_help_lists_every_command_with_what_it_does(capsys):
+    assert main(["--help"], prog="nmt") == 0
+    out = capsys.readouterr().out
+    assert out.startswith("usage: nmt COMMAND")
+    for command, what in COMMANDS.items():
+        assert f"  {command} " in out and what in out
+
+
+def test_no_command_prints_the_usage_and_exits_2(capsys):
+    assert main([], prog="nmt") == 2
+    assert "commands:" in capsys.readouterr().err
+
+
+def test_an_unknown_command_is_one_line_naming_the_commands(capsys):
+    assert main(["tranlsate"], prog="nmt") == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "unknown command 'tranlsate'" in err and "translate" in err
+
+
+@pytest.mark.parametrize("typed", [["nmt"], [sys.executable, "-m", "nmt"]], ids=["console script", "python -m nmt"])
+def test_a_commands_usage_names_it_as_typed(typed):
+    result = subprocess.run([*typed, "translate", "--help"], capture_output=True, text=True, cwd=ROOT, timeout=60)
+    assert result.returncode == 0, result.stderr
+    name = "nmt" if typed == ["nmt"] else "python -m nmt"
+    assert result.stdout.startswith(f"usage: {name} translate ")
+
+
+def test_a_commands_errors_name_it_as_typed(capsys):
+    with pytest.raises(SystemExit) as exited:
+        main(["translate", "--beam"], prog="nmt")
+    assert exited.value.code == 2
+    assert capsys.readouterr().err.startswith("nmt translate: error: ")
