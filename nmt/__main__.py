@@ -15,6 +15,7 @@ COMMANDS = {
     "average": "average the weights of saved checkpoints",
     "plot": "draw the learning curves of training runs",
     "fetch": "download a corpus into corpora/",
+    "serve": "an HTTP translation service with a page to try it (needs the serve extra)",
 }
 
 

@@ -31,6 +31,8 @@ from nmt.text import normalize
 
 log = logging.getLogger(__name__)
 
+BATCH_SIZE = 64  # sentences searched at a time: sorted by length, a batch wastes little on padding
+
 
 @dataclass
 class Translation:
@@ -156,7 +158,7 @@ class Translator:
         lines: Sequence[str],
         options: SearchOptions | None = None,
         *,
-        batch_size: int = 64,
+        batch_size: int = BATCH_SIZE,
         attention: bool = False,
         progress=None,
         first_line: int = 1,

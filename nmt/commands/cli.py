@@ -18,7 +18,7 @@ from nmt.commands.textio import TextFileError
 from nmt.plot import PlotError
 from nmt.search import DEFAULT_BEAM, DEFAULT_LENGTH_PENALTY, SearchOptions
 from nmt.text import CorpusError
-from nmt.translator import Translator
+from nmt.translator import BATCH_SIZE, Translator
 
 EXAMPLES_OF_UNKNOWN = 5
 
@@ -42,7 +42,7 @@ class OneLineErrorParser(argparse.ArgumentParser):
 
 
 def add_search_options(parser: argparse.ArgumentParser) -> None:
-    """--checkpoint, --device and the options of Translator.translate_n_best."""
+    """--checkpoint (one model, or an ensemble), how to run it, and how to search."""
     parser.add_argument(
         "--checkpoint",
         required=True,
@@ -52,6 +52,12 @@ def add_search_options(parser: argparse.ArgumentParser) -> None:
         help="a checkpoint written by train_nmt.py, e.g. checkpoints/NAME/best.pt; several translate as an "
         "ensemble that averages their log-probabilities at each step (they must share their vocabulary)",
     )
+    add_model_options(parser)
+    add_search_flags(parser)
+
+
+def add_model_options(parser: argparse.ArgumentParser) -> None:
+    """How to run a loaded model: quantized, in which precision, over which outputs, where."""
     parser.add_argument(
         "--quantize",
         choices=["int8"],
@@ -76,6 +82,13 @@ def add_search_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--device", default="auto", help="cpu, cuda, cuda:1, or auto: cuda when there is one (default: auto)"
     )
+    parser.add_argument(
+        "--threads", type=int, metavar="N", help="CPU threads for the model's arithmetic (default: torch's choice)"
+    )
+
+
+def add_search_flags(parser: argparse.ArgumentParser) -> None:
+    """The flags of SearchOptions, and the sentences searched at a time."""
     search = parser.add_argument_group("search")
     # Every default below is SearchOptions' (nmt/search.py): None here means "not given".
     search.add_argument(
@@ -93,7 +106,9 @@ def add_search_options(parser: argparse.ArgumentParser) -> None:
         f"0 ranks by the raw log-probability (default: {DEFAULT_LENGTH_PENALTY} for a beam, none for greedy "
         "search; with --beam 1 a penalty given here runs a beam of 1, which honours it)",
     )
-    search.add_argument("--batch-size", type=int, default=64, metavar="N", help="sentences per batch (default: 64)")
+    search.add_argument(
+        "--batch-size", type=int, default=BATCH_SIZE, metavar="N", help=f"sentences per batch (default: {BATCH_SIZE})"
+    )
     search.add_argument(
         "--max-len",
         type=int,
@@ -142,14 +157,25 @@ def pick_device(name: str) -> torch.device:
     return device
 
 
-def load_translator(args: argparse.Namespace, options: SearchOptions) -> Translator:
-    """The checkpoint's Translator, once ``options`` are known to suit its model."""
+def load_translator(
+    args: argparse.Namespace, options: SearchOptions, checkpoint: str | list[str] | None = None
+) -> Translator:
+    """The Translator of ``checkpoint`` (by default --checkpoint: one model or an ensemble) as the
+    model options say, once ``options`` are known to suit its model."""
     device = pick_device(args.device)
     if args.quantize and device.type != "cpu":
         raise UsageError(f"--quantize {args.quantize} runs on the CPU only; add --device cpu")
+    if args.threads is not None:
+        if args.threads < 1:
+            raise UsageError(f"--threads must be at least 1, not {args.threads}")
+        torch.set_num_threads(args.threads)
     try:
         translator = Translator.from_checkpoint(
-            args.checkpoint, device, quantize=args.quantize, precision=args.precision, output_vocab=args.output_vocab
+            args.checkpoint if checkpoint is None else checkpoint,
+            device,
+            quantize=args.quantize,
+            precision=args.precision,
+            output_vocab=args.output_vocab,
         )
     except CheckpointError:
         raise
