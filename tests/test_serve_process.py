@@ -1,6 +1,7 @@
 """nmt serve as users run it: a real uvicorn on 127.0.0.1 in a process of its own, under
 concurrent clients, and stopped by SIGTERM while it has work."""
 
+import socket
 import subprocess
 import sys
 import threading
@@ -101,3 +102,14 @@ def test_a_port_already_taken_is_one_line(checkpoint, tmp_path):
         server.stop()
     assert taken.returncode == 2
     assert taken.stderr.splitlines() == [f"error: cannot listen on 127.0.0.1:{port}: Address already in use"]
+
+
+def test_the_listening_socket_says_tcp_so_that_asyncio_turns_nagle_off():
+    # with proto 0, asyncio leaves Nagle on, and each answer on a kept-alive connection waits 40 ms
+    from nmt.commands.serve import _listen
+
+    listening = _listen("127.0.0.1", 0)
+    try:
+        assert listening.proto == socket.IPPROTO_TCP
+    finally:
+        listening.close()
