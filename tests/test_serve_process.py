@@ -113,3 +113,29 @@ def test_the_listening_socket_says_tcp_so_that_asyncio_turns_nagle_off():
         assert listening.proto == socket.IPPROTO_TCP
     finally:
         listening.close()
+
+
+def test_a_client_that_leaves_costs_no_search(checkpoint, tmp_path):
+    server = Server([checkpoint], tmp_path / "stderr", "--max-wait-ms", "1500")
+    try:
+        host, port = server.url.removeprefix("http://").split(":")
+        body = b'{"q": "nine", "source": "en", "target": "fr"}'
+        with socket.create_connection((host, int(port))) as client:
+            client.sendall(
+                b"POST /translate HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                + f"Content-Length: {len(body)}\r\n\r\n".encode()
+                + body
+            )
+            deadline = time.monotonic() + 30
+            while server.get("/health")["queued"] < 1 and time.monotonic() < deadline:
+                time.sleep(0.01)
+        # the client is gone before its sentence's batch was due
+        while 'nmt_sentences_total{status="abandoned"} 1.0' not in server.get("/metrics"):
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        time.sleep(2)  # past the batch's due time
+        metrics = server.get("/metrics")
+    finally:
+        assert server.stop() == 0
+    assert metric(metrics, "nmt_batch_sentences_count") == 0
+    assert metric(metrics, 'nmt_requests_total{status="499"}') == 1
