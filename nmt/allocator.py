@@ -3,9 +3,9 @@
 A step allocates and frees the same few-megabyte tensors every time: logits, their gradients,
 the gradients of the embedding matrix. glibc's malloc serves blocks that large with fresh
 ``mmap`` pages and hands them back to the kernel when they are freed (and trims the heap's top
-above 128 kB), so the next step touches new zero pages again: 15,000 minor page faults per step
-of the default RNN on this project's machine. Raising the two thresholds keeps such blocks in
-the heap for reuse: 10 times fewer faults, and a training step 1.16x faster (recipes/README.rst).
+above 128 kB), so the next step touches new zero pages again, thousands of page faults a step.
+Raising the two thresholds keeps such blocks in the heap for reuse, and a training step faster
+(docs/experiments.rst, "Speed").
 The price is that memory freed after a peak stays with the process; its peak is unchanged.
 
 Only glibc (Linux) has these knobs; elsewhere this does nothing.

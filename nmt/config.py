@@ -105,15 +105,16 @@ class ModelConfig:
     )
     attention: Literal["bahdanau", "none"] = option("bahdanau")
     bridge: Literal["linear", "identity", "zero"] = option("linear")
-    # Transformer. Narrow, for a CPU: in 12 minutes d_model 128 reads the corpus 2.7 times where
-    # 256 reads it once, and scored 5 BLEU more (recipes/README.rst); recipes/transformer-gpu.toml is wider.
+    # Transformer. Narrow, for a CPU, where a short run gains more from more updates than from
+    # width (docs/experiments.rst, "A narrower Transformer"); recipes/transformer-gpu.toml is wider.
     d_model: int = option(128, at_least=1)
     heads: int = option(4, at_least=1)
     ff_size: int = option(512, at_least=1)
     enc_layers: int = option(3, at_least=1)
     dec_layers: int = option(3, at_least=1)
     norm: Literal["pre", "post"] = option("pre")
-    # Rotary: +1.49 BLEU beam 5 and +4.53 on long sentences over sinusoids, on two seeds (recipes/README.rst).
+    # Rotary: attention sees offsets, common at any length, where sinusoids give positions long
+    # sentences rarely reach (docs/experiments.rst, "Rotary positions close the long-sentence gap").
     positions: Literal["sinusoidal", "learned", "rotary"] = option(
         "rotary",
         "the Transformer's token order: sinusoids or a learned table added to the embeddings, or "
@@ -138,8 +139,8 @@ class ModelConfig:
 
 @dataclass
 class TrainConfig:
-    # The defaults are the best 12-minute CPU recipe measured for the RNN (recipes/README.rst):
-    # many small updates, and a rate that decays to the end of the run.
+    # The RNN's best 12-minute CPU recipe: many small updates, and a rate that decays to the end
+    # of the run (docs/experiments.rst, "The RNN recipe"). The Transformer changes some: ARCH_DEFAULTS.
     lr: float = option(3e-3, "peak learning rate")
     optimizer: Literal["adam", "adamw"] = option("adam", "adamw decouples --weight-decay from the gradient")
     weight_decay: float = option(0.0, "L2 penalty (adam) or decoupled decay (adamw) on every weight", at_least=0)
@@ -242,6 +243,17 @@ class Config:
 
     SECTIONS = ("data", "model", "train")
 
+    @classmethod
+    def for_arch(cls, arch: str, **sections: dict) -> Config:
+        """The defaults of architecture ``arch`` (ARCH_DEFAULTS over the dataclasses'), with
+        ``sections`` ({"train": {"lr": 1e-3}}) over them: the same model from the library as
+        from ``nmt train --arch ARCH``."""
+        merged = {section: dict(ARCH_DEFAULTS.get(arch, {}).get(section, {})) for section in cls.SECTIONS}
+        merged["model"]["arch"] = arch
+        for section, values in sections.items():
+            merged[section].update(values)
+        return cls.from_dict(merged)
+
     def __post_init__(self):
         if self.train.teacher_forcing < 1 and self.model.arch == "transformer":
             raise ConfigError(
@@ -258,6 +270,18 @@ class Config:
 
 
 SECTION_TYPES = {"data": DataConfig, "model": ModelConfig, "train": TrainConfig}
+
+# What an architecture changes of the dataclasses' defaults. A Transformer trained for minutes on
+# a CPU gets a few thousand updates: small batches give more of them, and a short warm-up lets a
+# pre-norm model use a high rate early; without dropout and with Adam's beta2 at 0.98 it learns
+# faster in that time, and an average of the weights smooths the end (docs/experiments.rst,
+# "The Transformer recipe", one change at a time).
+ARCH_DEFAULTS: dict[str, dict[str, dict[str, Any]]] = {
+    "transformer": {
+        "model": {"dropout": 0.0},
+        "train": {"warmup": 300, "batch_tokens": 2000, "adam_beta2": 0.98, "ema": 0.995},
+    },
+}
 
 
 def flag(section: str, f: dataclasses.Field) -> str:

@@ -4,14 +4,13 @@ Dynamic quantization: every ``nn.Linear`` and the LSTM / GRU layers keep their w
 and each batch's activations are quantized on the fly, so the matrix products run on fbgemm's
 int8 kernels. Nothing needs calibrating and the model file is unchanged: a checkpoint is
 quantized as it is loaded. One scale serves a whole batch's activations, so unlike fp32 a
-sentence's translation can change with the sentences beside it: 6.9% of a million streamed lines
-did (README).
+sentence's translation can change with the sentences beside it (docs/experiments.rst, "Search
+settings").
 
 PyTorch's own ``quantize_dynamic`` does this, and is deprecated in the torch we pin. Its
-maintained successor, torchao 0.18, was far slower on this project's machine (AVX2, no AMX): its
-dynamic int8 ``Linear`` (8k-way output layer, 320 rows) took 370 ms against 16 ms in fp32, its
-weight-only int8 18 ms, where fbgemm took 11 ms; and torchao's ``quantize_`` converts the weights
-of linear modules only, not an LSTM's. So the fbgemm path is used, with its deprecation warnings
+maintained successor, torchao 0.18, was many times slower than fp32 on a CPU without AMX (its
+dynamic int8 ``Linear``), and its ``quantize_`` converts the weights of linear modules only, not
+an LSTM's. So the fbgemm path is used, with its deprecation warnings
 kept from the user; ``benchmarks/translate_speed.py`` measures what it gains.
 """
 

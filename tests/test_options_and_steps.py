@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from nmt.callbacks import GradientClip
-from nmt.commands.options import TRANSFORMER_DEFAULTS, build_parser, make_config
-from nmt.config import ModelConfig, TrainConfig
+from nmt.commands.options import build_parser, make_config
+from nmt.config import ARCH_DEFAULTS, Config, ModelConfig, TrainConfig
 from nmt.schedules import InverseSqrtSchedule
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -48,11 +48,12 @@ def test_options_come_from_the_dataclass_then_the_transformer_defaults_then_the_
         ["--arch", "transformer", "--config", str(config_file), "--label-smoothing", "0.3", "--warmup", "50"]
     )
     config = make_config(args)
-    assert config.train.batch_tokens == TRANSFORMER_DEFAULTS["train"]["batch_tokens"]  # default over dataclass
-    assert config.train.ema == TRANSFORMER_DEFAULTS["train"]["ema"]
-    assert config.model.dropout == TRANSFORMER_DEFAULTS["model"]["dropout"]
+    assert config.train.batch_tokens == ARCH_DEFAULTS["transformer"]["train"]["batch_tokens"]  # over the dataclass
+    assert config.train.ema == ARCH_DEFAULTS["transformer"]["train"]["ema"]
+    assert config.model.dropout == ARCH_DEFAULTS["transformer"]["model"]["dropout"]
     assert config.train.lr == 1e-3 and config.model.heads == 8  # file over the Transformer defaults
     assert config.train.label_smoothing == 0.3 and config.train.warmup == 50  # flags over the file
+    assert make_config(build_parser("").parse_args(["--arch", "transformer"])) == Config.for_arch("transformer")
     rnn = make_config(build_parser("").parse_args(["--config", str(config_file)]))
     assert rnn.train.batch_tokens == TrainConfig().batch_tokens  # no Transformer defaults for an RNN
     assert rnn.train.ema == TrainConfig().ema and rnn.model.dropout == ModelConfig().dropout

@@ -62,7 +62,7 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
         "--quantize",
         choices=["int8"],
         help="int8 weights in the linear and recurrent layers, on the CPU: faster, for a little BLEU "
-        "(README's Benchmarks has the figures); a line's translation may then depend on its batch",
+        "(docs/experiments.rst has the figures); a line's translation may then depend on its batch",
     )
     parser.add_argument(
         "--precision",

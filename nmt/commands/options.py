@@ -1,8 +1,8 @@
 """train_nmt.py's options: every config field is a flag, and a JSON or TOML file may set them too.
 
-Precedence, lowest first: the dataclass defaults, the Transformer's CPU defaults (when
-``--arch transformer``), the ``--config`` file, the flags. Help texts, allowed values and
-limits come from the fields in nmt/config.py, which also checks them.
+Precedence, lowest first: the dataclass defaults, the architecture's (``Config.for_arch``), the
+``--config`` file, the flags. Help texts, allowed values and limits come from the fields in
+nmt/config.py, which also checks them.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from typing import Any
 
 from nmt.commands.cli import OneLineErrorParser, UsageError
 from nmt.config import (
+    ARCH_DEFAULTS,
     SECTION_TYPES,
     Config,
     ConfigError,
@@ -26,22 +27,6 @@ from nmt.config import (
 )
 
 ALIASES = {"ff_size": ["--ff"]}
-
-# A Transformer trained for minutes on a CPU gets a few thousand updates: the usual GPU recipe
-# (warm-up over 4000 steps of 25k-token batches) would never reach its peak rate. Smaller
-# batches give more updates, and a short warm-up lets a pre-norm model use a high rate early.
-# Measured in 12 minutes (recipes/README.rst): no dropout, +4.35 BLEU beam 5 at d_model 256 and
-# +3.67 at 128; Adam's beta2 at 0.98, the Transformer's usual value, +0.85 and +3.35 over 0.999
-# on two seeds. At d_model 128, which reads the corpus 2.7 to 3.7 times: 2,000-token batches
-# (+1.63 over 3,000), the rate decaying to the deadline (+1.12 over 1/sqrt(step)) and an
-# exponential moving average of the weights (+1.92), one run each and so within the machine's
-# noise of about 1 BLEU alone; together +2.64 over two runs of the old defaults (41.11 to 43.75,
-# seed 1234; 44.18 with seed 2). Then the common peak rate, 3e-3, over the 2e-3 it had of its
-# own: +2.19 and +1.84 on two seeds. The Transformer's own sizes are ModelConfig's defaults.
-TRANSFORMER_DEFAULTS = {
-    "model": {"dropout": 0.0},
-    "train": {"warmup": 300, "batch_tokens": 2000, "adam_beta2": 0.98, "ema": 0.995},
-}
 
 
 def build_parser(description: str, prog: str | None = None) -> argparse.ArgumentParser:
@@ -59,8 +44,9 @@ def build_parser(description: str, prog: str | None = None) -> argparse.Argument
         for f in dataclasses.fields(cls):
             allowed = choices(cls, f.name)
             default = f"{f.default}"
-            if f.name in TRANSFORMER_DEFAULTS.get(section, {}):
-                default += f"; {TRANSFORMER_DEFAULTS[section][f.name]} with --arch transformer"
+            for arch, defaults in ARCH_DEFAULTS.items():
+                if f.name in defaults.get(section, {}):
+                    default += f"; {defaults[section][f.name]} with --arch {arch}"
             kwargs: dict[str, Any] = {
                 "dest": f"{section}.{f.name}",
                 "default": argparse.SUPPRESS,
@@ -83,18 +69,15 @@ def make_config(args: argparse.Namespace) -> Config:
             section, name = key.split(".")
             given[section][name] = value
     from_file = read_config_file(args.config) if args.config else {}
-    arch = given["model"].get("arch", from_file.get("model", {}).get("arch", ModelConfig.arch))
-    merged: dict[str, dict[str, Any]] = {section: {} for section in SECTION_TYPES}
-    for layer in (TRANSFORMER_DEFAULTS if arch == "transformer" else {}, from_file, given):
-        for section in merged:
-            merged[section].update(layer.get(section, {}))
+    merged = {section: {**from_file.get(section, {}), **given[section]} for section in SECTION_TYPES}
+    arch = merged["model"].pop("arch", ModelConfig.arch)
     if arch == "transformer" and "layers" in given["model"]:
         for name in ("enc_layers", "dec_layers"):
             merged["model"][name] = given["model"].get(name, given["model"]["layers"])
     if args.autoencoder:
         merged["data"]["trg"] = merged["data"].get("src", DataConfig.src)
     try:
-        return Config.from_dict(merged)
+        return Config.for_arch(arch, **merged)
     except (TypeError, ConfigError) as e:
         raise UsageError(str(e)) from None
 

@@ -159,7 +159,7 @@ class RNNDecoder(nn.Module):
         of the gates is one matrix product over all positions; and a context is an average of the
         encoder outputs weighted by the attention, so its share W c_t = sum_s a_ts (W h_s) is an
         average of the outputs' shares, computed once per source position. A training step runs
-        ~1.13x faster on a CPU than calling the fused RNN once per position (recipes/README.rst).
+        faster on a CPU than calling the fused RNN once per position (docs/experiments.rst, "Speed").
         Search keeps calling the RNN module, which int8 quantization replaces."""
         weights = [
             [getattr(self.rnn, f"{name}_l{layer}") for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")]

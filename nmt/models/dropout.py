@@ -1,9 +1,9 @@
 """Dropout whose random mask is cheap on a CPU.
 
-torch's CPU dropout draws one random number per element through ``bernoulli_``: 23-34 ms for a
-3M-element activation on this project's 2-core machines, 15% of a Transformer training step.
-Drawing 64 random bits at a time and reading them as four 16-bit numbers, mask applied, costs a
-third to a quarter of that (8.6 ms), so on a CPU a mask is made that way: an element is kept
+torch's CPU dropout draws one random number per element through ``bernoulli_``, a sizeable share
+of a small model's training step. Drawing 64 random bits at a time and reading them as four
+16-bit numbers costs a third to a quarter of that (docs/experiments.rst, "Speed"), so on a CPU a
+mask is made that way: an element is kept
 when its 16-bit number clears the threshold for ``p``, i.e. ``p`` is rounded to a multiple of
 1/65,536, and the kept elements are scaled by the inverse of the exact keep probability, so the
 output's expectation is the input. On a GPU ``F.dropout`` is already a fused kernel and is used
