@@ -202,13 +202,19 @@ class StopRule(Callback):
         by_steps = step / self.max_steps if self.max_steps else 0.0
         return max(by_steps, self.learner.budget_used)
 
+    def before_fit(self):
+        self._read_clock()  # a resumed run has used time already: what the schedule's first step sees
+
     def after_batch(self):
+        self._read_clock()
+        if self.fraction_done(self.learner.step) >= 1.0:
+            raise CancelFitException
+
+    def _read_clock(self):
         if self.time_budget:
             validator = self.learner.callback(Validator)
             reserve = validator.last_duration if validator else 0.0
             self.learner.budget_used = (self.learner.elapsed + reserve) / self.time_budget
-        if self.fraction_done(self.learner.step) >= 1.0:
-            raise CancelFitException
 
 
 class EarlyStopping(Callback):

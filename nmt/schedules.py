@@ -50,7 +50,12 @@ class DeadlineSchedule(Callback):
     when the run ends: by --max-steps or --time-budget (``StopRule.fraction_done``), or after
     ``epochs`` epochs of ``batches_per_epoch(epoch)`` batches, whichever comes first. A short run
     so spends its last minutes at a small rate instead of stopping mid-stride. ``shape`` is
-    "linear" or "cosine" in the fraction of the run done."""
+    "linear" or "cosine" in the fraction of the run done.
+
+    A run resumed with another end (``--resume --time-budget 42`` after 12 minutes) does not
+    warm up or jump back up the curve: the decay starts again from the rate it had when it
+    stopped, and reaches the floor at the new end. A run resumed with the same end continues
+    the same curve exactly."""
 
     def __init__(
         self,
@@ -68,13 +73,18 @@ class DeadlineSchedule(Callback):
         self.floor = floor
         self.epochs = epochs
         self.batches_per_epoch = batches_per_epoch
+        self.start = (0.0, peak_lr)  # (fraction done, rate) where the decay begins; moved by an extension
+        self.last_rate: float | None = None
+        self._extended = False  # resumed with another end: the next step starts the decay anew
 
     def rate(self, step: int, fraction_done: float) -> float:
         """The rate of update ``step`` (1-based) when it ends ``fraction_done`` of the run."""
-        done = min(max(fraction_done, 0.0), 1.0)
+        start_done, start_rate = self.start
+        done = min(max((fraction_done - start_done) / max(1.0 - start_done, 1e-12), 0.0), 1.0)
         left = 1.0 - done if self.shape == "linear" else 0.5 * (1.0 + math.cos(math.pi * done))
-        warm = min(1.0, step / self.warmup) if self.warmup else 1.0
-        return self.peak_lr * warm * (self.floor + (1.0 - self.floor) * left)
+        warm = min(1.0, step / self.warmup) if self.warmup and start_done == 0.0 else 1.0
+        low = self.floor * self.peak_lr
+        return warm * (low + (start_rate - low) * left)
 
     def before_batch(self):
         learner = self.learner
@@ -82,9 +92,24 @@ class DeadlineSchedule(Callback):
         epochs_done = (
             learner.epoch + (learner.batch_in_epoch + 1) / self.batches_per_epoch(learner.epoch)
         ) / self.epochs
-        rate = self.rate(step, max(learner.callback(StopRule).fraction_done(step), epochs_done))
+        fraction = max(learner.callback(StopRule).fraction_done(step), epochs_done)
+        if self._extended:
+            self.start, self._extended = (fraction, self.last_rate), False
+        self.last_rate = self.rate(step, fraction)
         for group in learner.opt.param_groups:
-            group["lr"] = rate
+            group["lr"] = self.last_rate
+
+    def _end(self) -> list:
+        stop = self.learner.callback(StopRule)
+        return [self.epochs, stop.max_steps, stop.time_budget]
+
+    def state_dict(self):
+        return {"end": self._end(), "start": list(self.start), "last_rate": self.last_rate}
+
+    def load_state_dict(self, state):
+        self.start = tuple(state.get("start", (0.0, self.peak_lr)))
+        self.last_rate = state.get("last_rate")
+        self._extended = self.last_rate is not None and state.get("end") not in (None, self._end())
 
 
 class TeacherForcingSchedule(Callback):

@@ -108,7 +108,8 @@ class Validator(Callback):
         self.last_duration = time.monotonic() - started
 
     def state_dict(self):
-        return {"last_step": self.last_step}
+        return {"last_step": self.last_step, "last_duration": self.last_duration}
 
     def load_state_dict(self, state):
         self.last_step = state["last_step"]
+        self.last_duration = state.get("last_duration", 0.0)  # the time budget's reserve for the final validation

@@ -1,11 +1,11 @@
 """Weight averaging (EMA during training, checkpoint averaging after it), the schedule that decays
 to the end of the run, and the learning-curve plot, on tiny runs over the demo corpus."""
 
-import json
 import math
 
 import pytest
 import torch
+from training_runs import records
 
 from nmt.__main__ import main as nmt_main
 from nmt.averaging import ExponentialMovingAverage, average_checkpoints
@@ -41,10 +41,6 @@ def tiny_config(run_dir, **train_options) -> Config:
             }
         ),
     )
-
-
-def records(run_dir) -> list[dict]:
-    return [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,63 @@
+"""Tiny training runs from the command line, and what their metrics.jsonl says: shared by the
+tests of resuming, faults, schedules and several processes."""
+
+import json
+from pathlib import Path
+
+
+def tiny_run(corpus, run_dir, *extra) -> list[str]:
+    """Flags for a tiny RNN that trains in about a second. One thread: results are then
+    bit-for-bit the same in a subprocess and in this process."""
+    return [
+        "--corpus",
+        str(corpus),
+        "--src",
+        "en",
+        "--tgt",
+        "fr",
+        "--tokenizer",
+        "word",
+        "--emb-size",
+        "16",
+        "--enc-hidden",
+        "16",
+        "--dec-hidden",
+        "32",
+        "--valid-size",
+        "10",
+        "--test-size",
+        "0",
+        "--valid-bleu-sentences",
+        "10",
+        "--batch-tokens",
+        "0",
+        "--batch-size",
+        "16",
+        "--threads",
+        "1",
+        "--run-dir",
+        str(run_dir),
+        *extra,
+    ]
+
+
+def records(run_dir: Path) -> list[dict]:
+    text = (run_dir / "metrics.jsonl").read_text()
+    return [json.loads(line) for line in text[: text.rfind("\n") + 1].splitlines()]  # not a line still being written
+
+
+def train_losses(run_dir: Path) -> list[tuple[int, float]]:
+    return [(r["step"], r["train_loss"]) for r in records(run_dir) if "train_loss" in r]
+
+
+def validations(run_dir: Path) -> list[tuple[int, float, float]]:
+    return [(r["step"], r["valid_loss"], r["valid_bleu"]) for r in records(run_dir) if "valid_bleu" in r]
+
+
+def run_records(run_dir: Path) -> list[tuple]:
+    """metrics.jsonl without what depends on the clock: every step's loss and rate, every validation."""
+    return [
+        (r["step"], r.get("train_loss"), r.get("lr"), r.get("valid_loss"), r.get("valid_bleu"), r.get("report"))
+        for r in records(run_dir)
+        if "step" in r
+    ]
