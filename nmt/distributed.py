@@ -14,6 +14,7 @@ only one that validates and writes) sees it.
 from __future__ import annotations
 
 import contextlib
+import gc
 import os
 from dataclasses import dataclass
 
@@ -83,4 +84,8 @@ class Team:
         if self.size > 1 and dist.is_initialized():
             if together:
                 dist.barrier()
+            # The learner and its callbacks refer to each other, so DistributedDataParallel (and
+            # the process group its reducer holds) would otherwise live until the interpreter
+            # shuts down, and a gloo group destroyed then can abort the process (SIGABRT).
+            gc.collect()
             dist.destroy_process_group()

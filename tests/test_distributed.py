@@ -18,6 +18,7 @@ import torch
 import nmt.commands.train
 from nmt.commands.train import main
 from nmt.data import Share, share_of, split_by_tokens
+from nmt.run_dir import LOCK
 from nmt.translator import Translator
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -116,7 +117,7 @@ def test_two_processes_end_where_one_process_computing_two_pieces_ends(corpus, t
 
 
 def test_only_the_leader_writes_and_its_checkpoint_translates(two_processes):
-    assert sorted(p.name for p in two_processes.iterdir()) == ["best.pt", "last.pt", "metrics.jsonl"]
+    assert sorted(p.name for p in two_processes.iterdir()) == [LOCK, "best.pt", "last.pt", "metrics.jsonl"]
     assert [step for step, _ in losses(two_processes)] == list(range(1, 9))  # one line per step, not per process
     assert Translator.from_checkpoint(two_processes / "last.pt").translate(["I see."], beam_size=1)[0]
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from training_runs import run_records, tiny_run, train_losses, validations
+from training_runs import run_records, start_training, tiny_run, train_losses, validations, wait_for_step
 
 import nmt.commands.train
 from nmt.callbacks import Checkpointer
@@ -24,29 +24,13 @@ from nmt.checkpoint import (
     load_model,
     save_checkpoint,
 )
-from nmt.commands.train import check_run_dir, main
+from nmt.commands.train import main
 from nmt.learner import Learner
 from nmt.loss import Loss, sequence_loss
 from nmt.models.seq2seq import RNNSeq2Seq
+from nmt.run_dir import LOCK, check_run_dir
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def wait_for_step(run_dir: Path, step: int, process: subprocess.Popen) -> None:
-    """Until metrics.jsonl shows training past ``step``: a signal then lands mid-training."""
-    metrics = run_dir / "metrics.jsonl"
-    while process.poll() is None:
-        if metrics.exists() and any(s >= step for s, _ in train_losses(run_dir)):
-            return
-        time.sleep(0.01)
-    pytest.fail(f"training ended (exit {process.returncode}) before step {step}")
-
-
-def start_training(argv: list[str], stderr: Path, program: tuple[str, ...] = ("train_nmt.py",)) -> subprocess.Popen:
-    """train_nmt.py (or ``program``) in a subprocess; stderr goes to a file, as a pipe left unread
-    could fill and stall it."""
-    with open(stderr, "w") as f:
-        return subprocess.Popen([sys.executable, *program, *argv], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=f)
 
 
 # What resuming must restore, all exercised: dropout (the RNG), a plateau schedule and early
@@ -284,7 +268,7 @@ def test_a_full_disk_at_a_save_stops_with_one_error_and_keeps_the_previous_check
     error = capsys.readouterr().err.strip().splitlines()[-1]
     assert error.startswith("error: ") and "No space left on device" in error and "earlier" in error
     assert {p.name: p.read_bytes() for p in tmp_path.glob("*.pt")} == saved
-    assert not list(tmp_path.glob(".*"))
+    assert [p.name for p in tmp_path.glob(".*")] == [LOCK]  # no temporary file left, the run's lock aside
 
 
 # Out of GPU memory ----------------------------------------------------------------------------

@@ -2,7 +2,14 @@
 tests of resuming, faults, schedules and several processes."""
 
 import json
+import subprocess
+import sys
+import time
 from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def tiny_run(corpus, run_dir, *extra) -> list[str]:
@@ -61,3 +68,20 @@ def run_records(run_dir: Path) -> list[tuple]:
         for r in records(run_dir)
         if "step" in r
     ]
+
+
+def wait_for_step(run_dir: Path, step: int, process: subprocess.Popen) -> None:
+    """Until metrics.jsonl shows training past ``step``: a signal then lands mid-training."""
+    metrics = run_dir / "metrics.jsonl"
+    while process.poll() is None:
+        if metrics.exists() and any(s >= step for s, _ in train_losses(run_dir)):
+            return
+        time.sleep(0.01)
+    pytest.fail(f"training ended (exit {process.returncode}) before step {step}")
+
+
+def start_training(argv: list[str], stderr: Path, program: tuple[str, ...] = ("train_nmt.py",)) -> subprocess.Popen:
+    """train_nmt.py (or ``program``) in a subprocess; stderr goes to a file, as a pipe left unread
+    could fill and stall it."""
+    with open(stderr, "w") as f:
+        return subprocess.Popen([sys.executable, *program, *argv], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=f)

@@ -38,6 +38,11 @@ def build_parser(description: str, prog: str | None = None) -> argparse.Argument
         "--autoencoder", action="store_true", help="reconstruct the source: target language = source language"
     )
     parser.add_argument("--resume", action="store_true", help="continue the run in --run-dir from its last.pt")
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="start a new run in a --run-dir that holds another run's checkpoints and metrics, deleting them",
+    )
     parser.add_argument("--verbose", action="store_true")
     for section, cls in SECTION_TYPES.items():
         group = parser.add_argument_group(section)

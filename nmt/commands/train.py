@@ -10,6 +10,7 @@ and only the first (the leader) validates, logs, shows progress and writes files
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import importlib.util
 import logging
@@ -49,7 +50,6 @@ from nmt.commands.resume import complete, forget_metrics_after, restore_progress
 from nmt.config import Config, TrainConfig
 from nmt.data import BatchedData, Share, encode_pairs, fixed_batches
 from nmt.distributed import Team
-from nmt.files import remove_leftovers
 from nmt.learner import Learner, TrainingError
 from nmt.loss import sequence_loss
 from nmt.metrics import bleu
@@ -57,6 +57,7 @@ from nmt.models import build_model
 from nmt.models.shortlist import Shortlisted, positions_in_list, target_side_ids
 from nmt.precision import Precision
 from nmt.reporting import MetricsLog, ProgressBar
+from nmt.run_dir import owning
 from nmt.schedules import DeadlineSchedule, InverseSqrtSchedule, PlateauSchedule, TeacherForcingSchedule
 from nmt.search import SearchOptions
 from nmt.text import CorpusError
@@ -80,10 +81,10 @@ class Interrupted(RuntimeError):
         self.run_dir, self.config = run_dir, config
 
 
-def train(config: Config, *, resume: bool = False, explicit: set[str] | None = None) -> Path:
+def train(config: Config, *, resume: bool = False, overwrite: bool = False, explicit: set[str] | None = None) -> Path:
     """Train as ``config`` says; returns the run folder (best.pt, last.pt, metrics.jsonl).
-    ``resume`` continues the run in its run folder; ``explicit`` names the options the user gave
-    (see ``_resumed_config``)."""
+    ``resume`` continues the run in its run folder; ``overwrite`` deletes another run's files
+    there first (nmt.run_dir); ``explicit`` names the options the user gave (see ``_resumed_config``)."""
     _check_trackers(config)
     run_dir = Path(config.train.run_dir)
     if config.train.threads:
@@ -92,7 +93,8 @@ def train(config: Config, *, resume: bool = False, explicit: set[str] | None = N
     team = Team.join(device)
     together = False  # whether every process ends at this same point, so that they can wait for each other
     try:
-        run_dir = _train(config, run_dir, team.device(device), team, resume=resume, explicit=explicit)
+        with owning(run_dir, resume=resume, overwrite=overwrite) if team.leader else contextlib.nullcontext():
+            run_dir = _train(config, run_dir, team.device(device), team, resume=resume, explicit=explicit)
         together = True
         return run_dir
     except Interrupted:  # stops are collective: every process stopped after the same step
@@ -103,9 +105,7 @@ def train(config: Config, *, resume: bool = False, explicit: set[str] | None = N
 
 
 def _train(config: Config, run_dir: Path, device: torch.device, team: Team, *, resume: bool, explicit) -> Path:
-    if team.leader:
-        check_run_dir(run_dir)
-    else:
+    if not team.leader:
         log.setLevel(logging.WARNING)  # the leader tells the story
     try:
         precision = Precision(config.train.precision, device)
@@ -318,20 +318,6 @@ def _metrics_sinks(run_dir: Path, config: Config, corpus: dict) -> list[Sink]:
     return sinks
 
 
-def check_run_dir(run_dir: Path) -> None:
-    """Fail before training, not at the first save, when checkpoints cannot be written; and
-    clear away the half-written checkpoints of a run that was killed."""
-    try:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        probe = run_dir / f".write-test-{os.getpid()}"
-        probe.write_bytes(b"\0" * 1024)
-        probe.unlink()
-        for leftover in remove_leftovers(run_dir):
-            log.info("removed %s, left by a save that never finished", leftover)
-    except OSError as e:
-        raise TrainingError(f"cannot write checkpoints to {run_dir}: {e.strerror or e}") from None
-
-
 def _data_checked(make, *args, **kwargs):
     """``make(*args, **kwargs)``, where a ValueError means the data and the options do not fit
     (a vocabulary too small for the characters, no pair within --max-len): a TrainingError."""
@@ -370,7 +356,9 @@ def main(argv: Sequence[str] | None = None, *, prog: str | None = None) -> int:
         level=logging.DEBUG if args.verbose else logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S"
     )
     try:
-        run_dir = train(make_config(args), resume=args.resume, explicit=explicit_options(args))
+        run_dir = train(
+            make_config(args), resume=args.resume, overwrite=args.overwrite, explicit=explicit_options(args)
+        )
     except Interrupted as e:
         if e.run_dir is not None:
             print(f"{e} Continue with: {resume_command(parser.prog, e.run_dir, e.config)}", file=sys.stderr)
