@@ -12,6 +12,7 @@ COMMANDS = {
     "train": "train a model (also train_nmt.py)",
     "translate": "translate text with a trained model (also translate.py)",
     "evaluate": "translate a held-out split of the model's corpus and score it",
+    "compare": "are two systems' scores different? BLEU and chrF with confidence intervals and p-values",
     "average": "average the weights of saved checkpoints",
     "plot": "draw the learning curves of training runs",
     "fetch": "download a corpus into corpora/",

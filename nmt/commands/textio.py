@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import stat
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
 from nmt.files import atomic_write
@@ -43,6 +43,15 @@ def iter_lines(path: str | Path) -> Iterator[str]:
     finally:
         if stream is not sys.stdin.buffer:
             stream.close()
+
+
+def read_references(paths: Sequence[str]) -> list[list[str]]:
+    """Per input line, its references: line k of every file. The files must have one length."""
+    files = [read_lines(path) for path in paths]
+    for path, refs in zip(paths[1:], files[1:]):
+        if len(refs) != len(files[0]):
+            raise TextFileError(f"{path} has {len(refs)} lines but {paths[0]} has {len(files[0])}")
+    return [list(refs) for refs in zip(*files)]
 
 
 def count_lines(path: str | Path) -> int | None:

@@ -37,7 +37,7 @@ from nmt.commands.cli import (
     run,
     search_options,
 )
-from nmt.commands.textio import STDIN, TextFileError, count_lines, iter_lines, read_lines, write_lines_atomic
+from nmt.commands.textio import STDIN, TextFileError, count_lines, iter_lines, read_references, write_lines_atomic
 from nmt.metrics import score
 from nmt.search import SearchOptions
 from nmt.text import normalize
@@ -209,15 +209,6 @@ def _typed_lines(prompt: str) -> Iterator[str]:
             return
         except UnicodeDecodeError:
             raise TextFileError(f"<stdin> line {number}: not UTF-8") from None
-
-
-def read_references(paths: Sequence[str]) -> list[list[str]]:
-    """Per input line, its references: line k of every file. The files must have one length."""
-    files = [read_lines(path) for path in paths]
-    for path, refs in zip(paths[1:], files[1:]):
-        if len(refs) != len(files[0]):
-            raise TextFileError(f"{path} has {len(refs)} lines but {paths[0]} has {len(files[0])}")
-    return [list(refs) for refs in zip(*files)]
 
 
 def check_reference_count(paths: Sequence[str], references: list[list[str]], n_lines: int) -> None:
