@@ -38,6 +38,7 @@ class MetricResult:
 class SystemResult:
     name: str
     metrics: dict[str, MetricResult]
+    identical: bool = False  # its outputs are the baseline's, line for line: there is no difference to test
 
 
 @dataclass
@@ -63,6 +64,8 @@ class Comparison:
                 for name, r in system.metrics.items()
                 if r.p_bootstrap is not None
             )
+            if system.identical:
+                p = "(the same outputs as the first)"
             lines.append(f"  {system.name:<{width}}  " + "  ".join(cells) + f"  {p or '(baseline)'}")
         return "\n".join(lines)
 
@@ -91,6 +94,7 @@ def compare(
         bootstrap_signatures, bootstrap = PairedTest(named, _metrics(), streams, test_type="bs", n_samples=samples)()
         _, randomization = PairedTest(named, _metrics(), streams, test_type="ar", n_samples=trials)()
     metrics = list(bootstrap_signatures)  # sacrebleu's names: BLEU, chrF2
+    baseline = named[0][1]
     results = [
         SystemResult(
             name,
@@ -103,8 +107,11 @@ def compare(
                 )
                 for metric in metrics
             },
+            # sacrebleu's tests, after MultEval, count no zero difference as chance: their p-values
+            # for outputs equal to the baseline's are their smallest, and mean nothing
+            identical=i > 0 and outputs == baseline,
         )
-        for i, (name, _) in enumerate(named)
+        for i, (name, outputs) in enumerate(named)
     ]
     signatures = {metric: str(bootstrap_signatures[metric]) for metric in metrics}
     return Comparison(subset, len(references), results, samples, trials, seed, signatures)

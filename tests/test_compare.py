@@ -88,3 +88,9 @@ def test_files_of_other_lengths_are_one_line_naming_the_file(files, tmp_path, ca
     assert capsys.readouterr().err == f"error: {short} has 5 lines but {files['ref']} has 300\n"
     assert main(["compare", files["worse"], "--ref", files["ref"]]) == 2
     assert "give two files of translations or more" in capsys.readouterr().err
+
+
+def test_outputs_identical_to_the_baselines_are_said_to_be_so_not_given_p_values(sentences):
+    french = [fr for _, fr in sentences]
+    result = compare([("a", damaged(french, 3)), ("b", damaged(french, 3))], [[fr] for fr in french])
+    assert result.systems[1].identical and "(the same outputs as the first)" in str(result)

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from tqdm import tqdm
 
 from nmt.allocator import keep_freed_memory
+from nmt.analysis import bleu_by_length, differ_most, format_report, word_f_by_frequency
 from nmt.commands.cli import (
     Exit,
     OneLineErrorParser,
@@ -21,10 +22,13 @@ from nmt.commands.cli import (
     run,
     search_options,
 )
+from nmt.commands.compare import print_comparisons
 from nmt.config import DataConfig
-from nmt.corpora import group_by_source, load_corpus
+from nmt.corpora import Splits, group_by_source, load_corpus
 from nmt.metrics import reconstruction, score
+from nmt.significance import compare_by_length
 from nmt.text import CorpusError
+from nmt.translator import Translator
 
 
 def mark_first_difference(output: str, reference: str) -> str:
@@ -73,7 +77,21 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
         type=int,
         default=5,
         metavar="N",
-        help="sentences to show; with --reconstruction, wrong ones (default: 5)",
+        help="sentences to show; with --reconstruction, wrong ones; with --compare and --report, those where "
+        "the first two systems differ most (default: 5)",
+    )
+    parser.add_argument(
+        "--compare",
+        nargs="+",
+        metavar="OTHER",
+        help="other checkpoints trained on the same corpus and split: translate the split with each too, and "
+        "test each against this one (nmt compare: confidence intervals and p-values)",
+    )
+    parser.add_argument(
+        "--report",
+        action="store_true",
+        help="where the model gains and loses: BLEU by source length, and output words' F-measure by how often "
+        "they occur in training",
     )
     return parser
 
@@ -95,9 +113,13 @@ def evaluate_split(args: argparse.Namespace) -> int:
             f"{checkpoint_names(args)} translates {data.src}->{data.trg}; --reconstruction needs an autoencoder "
             "(train_nmt.py --autoencoder)"
         )
-    groups = _split_groups(
-        data, split=args.split, corpus=args.corpus, trained_on=translator.corpus, checkpoint=checkpoint_names(args)
-    )[: args.limit or None]
+    if args.reconstruction and args.compare:
+        raise UsageError("--compare scores translations; an autoencoder's --reconstruction takes no --compare")
+    splits = _splits(data, corpus=args.corpus)
+    corpus = args.corpus or data.corpus
+    groups = _split_groups(splits, split=args.split, corpus=corpus)[: args.limit or None]
+    _check_trained_on(splits, trained_on=translator.corpus, corpus=corpus, checkpoint=checkpoint_names(args))
+    others = [_other(args, options, path, translator) for path in args.compare or []]
     sources = [source for source, _ in groups]
     references = [refs for _, refs in groups]
     print(
@@ -114,38 +136,72 @@ def evaluate_split(args: argparse.Namespace) -> int:
         wrong = [(source, output) for source, output in zip(sources, outputs) if output != source]
         for source, output in wrong[: args.examples]:
             print(f"\n  input:          {source}\n  reconstruction: {mark_first_difference(output, source)}")
-    else:
-        print(score(outputs, references, sources=sources))
+        return Exit.OK
+    print(score(outputs, references, sources=sources))
+    if args.report:
+        by_frequency = word_f_by_frequency(outputs, references, (trg for _, trg in splits.train))
+        print(format_report(bleu_by_length(outputs, references, sources), by_frequency))
+    if not others:
         for source, output, refs in list(zip(sources, outputs, references))[: args.examples]:
             print(
                 f"\n  source:      {source}\n  translation: {output}\n  reference:   {refs[0]}"
                 + "".join(f"\n               {ref}" for ref in refs[1:])
             )
+        return Exit.OK
+    systems = [(checkpoint_names(args), outputs)]
+    for path, other in others:
+        print(f"translating with {path}", file=sys.stderr)
+        translations = other.translate_n_best(sources, options, batch_size=args.batch_size)
+        systems.append((path, [t.hypotheses[0] for t in translations]))
+    print_comparisons(compare_by_length(systems, references, sources))
+    if args.report:
+        for d in differ_most(sources, references, systems[0][1], systems[1][1], args.examples):
+            print(
+                f"\n  source:    {d.source}\n  reference: {d.references[0]}\n"
+                f"  chrF {d.chrf[0]:5.1f}  {d.outputs[0]}\n  chrF {d.chrf[1]:5.1f}  {d.outputs[1]}"
+            )
     return Exit.OK
 
 
-def _split_groups(
-    data: DataConfig, *, split: str, corpus: str | None, trained_on: dict | None, checkpoint: str
-) -> list[tuple[str, list[str]]]:
-    """(source, its references) of one split, rebuilt as training built it; refused when the
-    corpus is not the one the checkpoint was trained on (its fingerprint, ``trained_on``)."""
+def _other(args: argparse.Namespace, options, path: str, first: Translator) -> tuple[str, Translator]:
+    """Another checkpoint to compare, refused unless it was trained on the first one's corpus and
+    split: otherwise this split could hold its training sentences."""
+    other = load_translator(args, options, path)
+    if other.corpus != first.corpus or other.config.data.trg != first.config.data.trg:
+        raise CorpusError(
+            f"{path} was not trained on the corpus and split of {checkpoint_names(args)}: "
+            "compare them on a file instead (nmt translate, then nmt compare)"
+        )
+    return path, other
+
+
+def _splits(data: DataConfig, *, corpus: str | None) -> Splits:
+    """The corpus's splits, rebuilt as training built them."""
     try:
         splits = load_corpus(dataclasses.replace(data, corpus=corpus) if corpus else data)
     except CorpusError as e:
         hint = "" if corpus else "; if the corpus has moved, give its place with --corpus"
         raise CorpusError(f"{e}{hint}") from None
-    groups = group_by_source(getattr(splits, split))
-    if not groups:
-        raise CorpusError(
-            f"the {split} split of {corpus or data.corpus} is empty (the checkpoint's data settings hold none out)"
-        )
+    return splits
+
+
+def _check_trained_on(splits: Splits, *, trained_on: dict | None, corpus: str, checkpoint: str) -> None:
+    """Refuse a corpus other than the one the checkpoint was trained on (its fingerprint,
+    ``trained_on``): its splits would not hold out what they held out in training."""
     if trained_on and splits.fingerprint != trained_on:
         differ = ", ".join(key for key in trained_on if splits.fingerprint.get(key) != trained_on[key])
         raise CorpusError(
-            f"{corpus or data.corpus} is not the corpus {checkpoint} was trained on ({differ} differ), so its "
-            f"{split} split would not be held-out data; to score other sentences, use "
+            f"{corpus} is not the corpus {checkpoint} was trained on ({differ} differ), so its splits would "
+            "not hold out what they held out in training; to score other sentences, use "
             "translate.py --checkpoint CHECKPOINT --input FILE --ref REFERENCES"
         )
+
+
+def _split_groups(splits: Splits, *, split: str, corpus: str) -> list[tuple[str, list[str]]]:
+    """(source, its references) of one split."""
+    groups = group_by_source(getattr(splits, split))
+    if not groups:
+        raise CorpusError(f"the {split} split of {corpus} is empty (the checkpoint's data settings hold none out)")
     return groups
 
 
