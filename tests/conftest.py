@@ -4,7 +4,9 @@ from pathlib import Path
 
 import pytest
 import torch
+from training_runs import tiny_config
 
+from nmt.commands.train import train
 from nmt.readers import read_corpus
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -54,3 +56,11 @@ def _one_thread_and_a_fixed_seed():
     torch.set_num_threads(1)
     torch.manual_seed(0)
     yield
+
+
+@pytest.fixture(scope="session")
+def kept_run(tmp_path_factory):
+    """24 steps, validating every 6 and keeping the last 3 models."""
+    run_dir = tmp_path_factory.mktemp("kept")
+    train(tiny_config(run_dir, max_steps=24, valid_every=6, keep_checkpoints=3))
+    return run_dir

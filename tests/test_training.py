@@ -6,6 +6,7 @@ import re
 import pytest
 import torch
 
+from nmt.callbacks import GradientClip
 from nmt.checkpoint import load_checkpoint, load_model
 from nmt.commands.train import main, train
 from nmt.config import Config, DataConfig, ModelConfig, TrainConfig
@@ -141,3 +142,20 @@ def test_resuming_a_finished_run_with_the_same_limit_does_nothing_but_say_so(sho
         train(config, resume=True)
     assert {name: (tmp_path / name).read_bytes() for name in before} == before
     assert "the run is already complete (step 10" in caplog.text
+
+
+def test_gradient_clipping_scales_the_whole_gradient_to_the_norm_and_leaves_small_ones_alone():
+    model = torch.nn.Linear(4, 3)
+    clip = GradientClip(max_norm=0.5)
+    clip.learner = type("Learner", (), {"model": model})()
+    for p in model.parameters():
+        p.grad = torch.full_like(p, 10.0)
+    direction = torch.cat([p.grad.flatten() for p in model.parameters()])
+    clip.after_backward()
+    clipped = torch.cat([p.grad.flatten() for p in model.parameters()])
+    assert clipped.norm().item() == pytest.approx(0.5, rel=1e-5)
+    torch.testing.assert_close(clipped / clipped.norm(), direction / direction.norm())  # same direction
+    for p in model.parameters():
+        p.grad = torch.full_like(p, 0.01)
+    clip.after_backward()
+    assert all(torch.equal(p.grad, torch.full_like(p, 0.01)) for p in model.parameters())

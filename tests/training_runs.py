@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from nmt.config import Config, DataConfig, ModelConfig, TrainConfig
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -85,3 +87,25 @@ def start_training(argv: list[str], stderr: Path, program: tuple[str, ...] = ("t
     could fill and stall it."""
     with open(stderr, "w") as f:
         return subprocess.Popen([sys.executable, *program, *argv], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=f)
+
+
+TINY = ModelConfig(emb_size=32, enc_hidden=32, dec_hidden=64, dropout=0.0)
+
+
+def tiny_config(run_dir, **train_options) -> Config:
+    return Config(
+        data=DataConfig(corpus="demo", tokenizer="word", valid_size=20, test_size=20),
+        model=TINY,
+        train=TrainConfig(
+            **{
+                "batch_tokens": 0,
+                "batch_size": 32,
+                "lr": 1e-2,
+                "scheduler": "none",
+                "valid_bleu_sentences": 20,
+                "run_dir": str(run_dir),
+                "log_every": 1,
+                **train_options,
+            }
+        ),
+    )

@@ -1,54 +1,21 @@
-"""Weight averaging (EMA during training, checkpoint averaging after it), the schedule that decays
-to the end of the run, and the learning-curve plot, on tiny runs over the demo corpus."""
+"""Weight averaging: the moving average kept during training, and averaging saved checkpoints
+after it; and a checkpoint that loads into the very model that was trained."""
 
-import math
-
-import pytest
 import torch
-from training_runs import records
+from training_runs import TINY, tiny_config
 
 from nmt.__main__ import main as nmt_main
 from nmt.averaging import ExponentialMovingAverage, average_checkpoints
 from nmt.callbacks import Checkpointer, step_checkpoints
 from nmt.checkpoint import load_checkpoint, load_model, save_checkpoint, tokenizers_payload
 from nmt.commands.train import train
-from nmt.config import Config, ConfigError, DataConfig, ModelConfig, TrainConfig
 from nmt.corpora import demo_pairs
 from nmt.data import Share, share_of
-from nmt.learner import Learner
+from nmt.learner import Callback, Learner
 from nmt.loss import sequence_loss
 from nmt.models import build_model
-from nmt.schedules import DeadlineSchedule, TeacherForcingSchedule
+from nmt.validation import Validator
 from nmt.vocab import Lang
-
-TINY = ModelConfig(emb_size=32, enc_hidden=32, dec_hidden=64, dropout=0.0)
-
-
-def tiny_config(run_dir, **train_options) -> Config:
-    return Config(
-        data=DataConfig(corpus="demo", tokenizer="word", valid_size=20, test_size=20),
-        model=TINY,
-        train=TrainConfig(
-            **{
-                "batch_tokens": 0,
-                "batch_size": 32,
-                "lr": 1e-2,
-                "scheduler": "none",
-                "valid_bleu_sentences": 20,
-                "run_dir": str(run_dir),
-                "log_every": 1,
-                **train_options,
-            }
-        ),
-    )
-
-
-@pytest.fixture(scope="module")
-def kept_run(tmp_path_factory):
-    """24 steps, validating every 6 and keeping the last 3 models."""
-    run_dir = tmp_path_factory.mktemp("kept")
-    train(tiny_config(run_dir, max_steps=24, valid_every=6, keep_checkpoints=3))
-    return run_dir
 
 
 def test_a_run_keeps_the_models_of_its_last_validations(kept_run):
@@ -127,38 +94,6 @@ def test_an_ema_run_validates_and_saves_the_average_and_resumes_exactly(tmp_path
         assert torch.equal(trained[name], split["callbacks"]["ExponentialMovingAverage"]["trained"][name]), name
 
 
-def test_the_deadline_schedule_warms_up_and_ends_at_its_floor_at_the_last_step(tmp_path):
-    run_dir = tmp_path / "run"
-    train(tiny_config(run_dir, max_steps=20, scheduler="cosine", warmup=4, lr_floor=0.05, lr=1e-2))
-    rates = [r["lr"] for r in records(run_dir) if "lr" in r]
-    assert len(rates) == 20
-    assert rates[0] == pytest.approx(1e-2 / 4 * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi / 20))))
-    assert max(rates) == rates[3] and rates[-1] == pytest.approx(1e-2 * 0.05)
-    assert all(a >= b for a, b in zip(rates[3:], rates[4:]))
-
-
-@pytest.mark.parametrize("shape", ["linear", "cosine"])
-def test_the_deadline_rate_falls_from_the_peak_to_the_floor(shape):
-    schedule = DeadlineSchedule(2.0, warmup=0, shape=shape, floor=0.1, epochs=1, batches_per_epoch=lambda epoch: 100)
-    assert schedule.rate(1, 0.0) == pytest.approx(2.0)
-    assert schedule.rate(50, 0.5) == pytest.approx(2.0 * (0.1 + 0.9 * 0.5))
-    assert schedule.rate(100, 1.0) == schedule.rate(200, 1.7) == pytest.approx(0.2)
-
-
-def test_without_a_step_or_time_limit_the_deadline_is_the_last_epoch(tmp_path):
-    run_dir = tmp_path / "run"
-    train(tiny_config(run_dir, epochs=2, scheduler="linear", warmup=0, lr_floor=0.1, lr=1e-2))
-    rates = [r["lr"] for r in records(run_dir) if "lr" in r]
-    assert rates[-1] == pytest.approx(1e-3) and rates[0] > rates[len(rates) // 2] > rates[-1]
-
-
-def test_the_plot_command_draws_the_learning_curves_of_real_runs(kept_run, tmp_path):
-    assert all("minutes" in r for r in records(kept_run) if "step" in r)
-    output = tmp_path / "curves.png"
-    assert nmt_main(["plot", str(kept_run), str(kept_run), "-o", str(output)]) == 0
-    assert output.read_bytes().startswith(b"\x89PNG") and output.stat().st_size > 10_000
-
-
 def test_a_saved_checkpoint_loads_into_the_very_model_that_was_trained_in_memory(tmp_path):
     pairs = demo_pairs(n=64)
     lang = Lang.build([s for pair in pairs for s in pair], name="en+fr")
@@ -182,31 +117,61 @@ def test_a_saved_checkpoint_loads_into_the_very_model_that_was_trained_in_memory
         assert torch.equal(tensor, trained[name]), name
 
 
-@pytest.mark.parametrize(
-    "shape, k, step, expected",
-    [
-        ("constant", 1000, 1, 0.75),
-        ("linear", 100, 50, 0.5),
-        ("linear", 100, 90, 0.25),  # the floor
-        ("exponential", 0.99, 10, 0.99**10),
-        ("inverse_sigmoid", 10, 20, 10 / (10 + math.exp(2))),
-    ],
-)
-def test_scheduled_sampling_decays_the_reference_probability_to_its_floor(shape, k, step, expected):
-    floor = 0.75 if shape == "constant" else 0.25
-    assert TeacherForcingSchedule(shape, k=k, floor=floor).probability(step) == pytest.approx(expected)
+def tiny_learner(callbacks, *, steps_data: int = 64):
+    """A Learner over a tiny model of the demo corpus, in batches of 16 pairs."""
+    pairs = demo_pairs(n=steps_data)
+    lang = Lang.build([s for pair in pairs for s in pair], name="en+fr")
+    examples = [(lang.encode(en), lang.encode(fr)) for en, fr in pairs]
+    batches = [share_of(range(i, i + 16), examples, Share()) for i in range(0, steps_data, 16)]
+    model = build_model(TINY, lang, lang)
+    return model, lambda *cbs: Learner(
+        model,
+        batches=lambda epoch, start: batches[start:],
+        loss_fn=lambda logits, batch: sequence_loss(logits, batch.trg_out),
+        optimizer=torch.optim.Adam(model.parameters(), lr=1e-2),
+        callbacks=[*callbacks(model), *cbs],
+    )
 
 
-def test_scheduled_sampling_is_refused_for_the_transformer_and_needs_a_k_that_fits_its_schedule():
-    with pytest.raises(ConfigError, match="scheduled sampling\\) is for the RNN"):
-        Config(model=ModelConfig(arch="transformer"), train=TrainConfig(teacher_forcing=0.9))
-    with pytest.raises(ConfigError, match="the exponential schedule needs 0 < k < 1"):
-        TrainConfig(teacher_forcing=0.5, teacher_forcing_schedule="exponential", teacher_forcing_k=5)
+class WeightsAfterEachStep(Callback):
+    order = 0  # after the moving average's own update (order -10)
+
+    def __init__(self):
+        self.seen = []
+
+    def after_step(self):
+        self.seen.append([p.detach().clone() for p in self.learner.model.parameters()])
 
 
-def test_with_label_smoothing_the_training_curve_is_the_plain_cross_entropy_and_the_objective_is_beside_it(tmp_path):
-    train(tiny_config(tmp_path, max_steps=6, label_smoothing=0.2))
-    lines = [r for r in records(tmp_path) if "train_loss" in r]
-    assert len(lines) == 6 and all(r["train_smoothed_loss"] != r["train_loss"] > 0 for r in lines)
-    train(tiny_config(tmp_path / "plain", max_steps=6, label_smoothing=0.0))
-    assert all("train_smoothed_loss" not in r for r in records(tmp_path / "plain"))
+def test_the_moving_average_is_decay_times_the_average_plus_the_rest_times_the_weights():
+    decay = 0.6
+    model, make = tiny_learner(lambda model: [ExponentialMovingAverage(model, decay)])
+    start = [p.detach().clone() for p in model.parameters()]
+    record = WeightsAfterEachStep()
+    learner = make(record)
+    learner.fit(2)
+    expected = start
+    for weights in record.seen:  # avg = d * avg + (1 - d) * w, after every update
+        expected = [decay * a + (1 - decay) * w for a, w in zip(expected, weights)]
+    averaged = list(learner.published.parameters())
+    assert len(record.seen) == 8
+    for got, want, last in zip(averaged, expected, record.seen[-1]):
+        torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-6)
+        assert not torch.equal(got, last)  # the average is not the last weights
+
+
+def test_validation_scores_the_average_not_the_trained_weights():
+    scored = []
+    model, make = tiny_learner(lambda model: [ExponentialMovingAverage(model, 0.9)])
+    validator = Validator(
+        loss_batches=[],
+        loss_fn=None,
+        sources=["one"],
+        references=[["un"]],
+        translate=lambda scored_model, sources: scored.append(scored_model) or ["un"],
+        bleu=lambda hypotheses, references: 0.0,
+    )
+    learner = make(validator)
+    learner.fit(1)
+    ema = learner.callback(ExponentialMovingAverage)
+    assert scored and all(m is ema.averaged and m is not model for m in scored)
