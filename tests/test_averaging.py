@@ -175,3 +175,8 @@ def test_validation_scores_the_average_not_the_trained_weights():
     learner.fit(1)
     ema = learner.callback(ExponentialMovingAverage)
     assert scored and all(m is ema.averaged and m is not model for m in scored)
+
+
+def test_last_0_is_refused_as_no_checkpoint_at_all(kept_run, tmp_path, capsys):
+    assert nmt_main(["average", str(kept_run), "--last", "0", "-o", str(tmp_path / "x.pt")]) == 2
+    assert capsys.readouterr().err == "error: --last / --best take at least 1 checkpoint, not 0\n"

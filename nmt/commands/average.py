@@ -46,7 +46,7 @@ def main(argv: Sequence[str] | None = None, *, prog: str | None = None) -> int:
 
 
 def checkpoints_to_average(args: argparse.Namespace) -> list[Path]:
-    count = args.last or args.best
+    count = args.last if args.last is not None else args.best
     if count is None:
         if any(path.is_dir() for path in args.inputs):
             raise UsageError("a run folder needs --last N or --best N")
@@ -61,7 +61,7 @@ def checkpoints_to_average(args: argparse.Namespace) -> list[Path]:
             f"{args.inputs[0]} keeps {len(kept)} step-*.pt checkpoints, fewer than {count} "
             "(train with --keep-checkpoints N)"
         )
-    if args.last:
+    if args.last is not None:
         return kept[-count:]
     bleu = {path: load_checkpoint(path)["progress"]["metrics"]["valid_bleu"] for path in kept}
     return sorted(kept, key=lambda path: bleu[path], reverse=True)[:count]
