@@ -92,8 +92,7 @@ def restore_model(ckpt: dict[str, Any], path: str | Path = "checkpoint", device:
         raise CheckpointError(f"{path}: not a model checkpoint (no {', '.join(sorted(missing))})")
     try:
         config = stored_config(ckpt)
-        src_tok = tokenizer_from_dict(ckpt["tokenizers"]["src"])
-        trg_tok = src_tok if ckpt["tokenizers"]["shared"] else tokenizer_from_dict(ckpt["tokenizers"]["trg"])
+        src_tok, trg_tok = tokenizers_from_payload(ckpt["tokenizers"])
         model = build_model(config.model, src_tok, trg_tok)
     except (KeyError, TypeError, ValueError, RuntimeError) as e:  # RuntimeError: SentencePiece's own
         raise CheckpointError(f"{path}: damaged config or tokenizers ({type(e).__name__}: {e})") from None
@@ -123,8 +122,15 @@ def load_model(path: str | Path, device: str | torch.device = "cpu"):
 
 
 def tokenizers_payload(src_tok, trg_tok) -> dict[str, Any]:
+    """The tokenizers as plain data: what a checkpoint stores, and the leader sends the other processes."""
     shared = src_tok is trg_tok
     return {"src": src_tok.to_dict(), "trg": None if shared else trg_tok.to_dict(), "shared": shared}
+
+
+def tokenizers_from_payload(payload: dict[str, Any]):
+    """(source, target) tokenizers from ``tokenizers_payload``; one object twice when shared."""
+    src_tok = tokenizer_from_dict(payload["src"])
+    return src_tok, src_tok if payload["shared"] else tokenizer_from_dict(payload["trg"])
 
 
 def rng_state() -> dict[str, Any]:

@@ -17,6 +17,7 @@ import contextlib
 import gc
 import os
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.distributed as dist
@@ -75,6 +76,14 @@ class Team:
         if self.size > 1:
             dist.broadcast(values, src=0)
         return values
+
+    def object_from_leader(self, value: Any) -> Any:
+        """The leader's ``value`` (plain data) on every process; the others pass None."""
+        if self.size == 1:
+            return value
+        box = [value]
+        dist.broadcast_object_list(box, src=0)
+        return box[0]
 
     def leave(self, *, together: bool) -> None:
         """``together`` (every process ends here, done or stopped): wait for all of them first. A

@@ -213,6 +213,35 @@ def test_out_of_memory_on_one_process_skips_that_batch_on_both_and_the_run_goes_
     assert_same_weights(tmp_path / "two", tmp_path / "one", atol=1e-6)
 
 
+RECORDING_WHO_TRAINS_SENTENCEPIECE = """
+    import os, sys
+    sys.path.insert(0, {root!r})
+    from nmt.commands.train import main
+    from nmt.spm import SpmTokenizer
+
+    train = SpmTokenizer.train
+
+    def recorded(*args, **kwargs):
+        with open({log!r}, "a") as log:
+            log.write(os.environ["RANK"] + "\\n")
+        return train(*args, **kwargs)
+
+    SpmTokenizer.train = recorded
+    sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_only_the_leader_trains_sentencepiece_and_the_others_take_its_model(corpus, tmp_path):
+    script, log = tmp_path / "spm.py", tmp_path / "who-trained"
+    script.write_text(textwrap.dedent(RECORDING_WHO_TRAINS_SENTENCEPIECE.format(root=str(ROOT), log=str(log))))
+    flags = ["--max-steps", "4", "--tokenizer", "spm", "--vocab-size", "300"]
+    status, err = finished(torchrun(tiny_run(corpus, tmp_path / "two", *flags), script=script, stderr=subprocess.PIPE))
+    assert status == 0, err
+    assert log.read_text().split() == ["0"]  # one SentencePiece model (joint), trained by the leader alone
+    assert main(tiny_run(corpus, tmp_path / "one", *flags, "--accum-steps", "2")) == 0
+    assert_same_losses(tmp_path / "two", tmp_path / "one")  # the same vocabulary on both processes
+
+
 # Number formats ----------------------------------------------------------------------------------
 
 

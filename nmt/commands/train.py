@@ -42,6 +42,7 @@ from nmt.checkpoint import (
     load_checkpoint,
     restore_model,
     stored_config,
+    tokenizers_from_payload,
     tokenizers_payload,
 )
 from nmt.commands.cli import Exit, UsageError, fail, pick_device
@@ -133,7 +134,7 @@ def _train(config: Config, run_dir: Path, device: torch.device, team: Team, *, r
     if checkpoint is not None:
         model, src_tok, trg_tok, _ = restore_model(checkpoint, run_dir / "last.pt")
     else:
-        src_tok, trg_tok = _data_checked(build_tokenizers, splits.train, config.data)
+        src_tok, trg_tok = _tokenizers(splits.train, config, team)
         model = build_model(config.model, src_tok, trg_tok)
     log.info(
         "vocabulary: %d source, %d target%s; model: %s, %.2fM parameters",
@@ -316,6 +317,22 @@ def _metrics_sinks(run_dir: Path, config: Config, corpus: dict) -> list[Sink]:
     if config.train.wandb:
         sinks.append(WeightsAndBiases(run_dir, config.to_dict(), project=config.train.wandb_project))
     return sinks
+
+
+def _tokenizers(train_pairs, config: Config, team: Team):
+    """The leader trains the tokenizers and sends them to the other processes: SentencePiece on
+    every process would cost each the same minutes, and a vocabulary that came out a piece
+    different on one process would train a different model there without a word."""
+    payload = None
+    if team.leader:
+        try:
+            payload = tokenizers_payload(*_data_checked(build_tokenizers, train_pairs, config.data))
+        except TrainingError as e:
+            payload = {"error": str(e)}  # every process stops on it, none waits for tokenizers forever
+    payload = team.object_from_leader(payload)
+    if "error" in payload:
+        raise TrainingError(payload["error"])
+    return tokenizers_from_payload(payload)
 
 
 def _data_checked(make, *args, **kwargs):
