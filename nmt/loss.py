@@ -22,13 +22,27 @@ def sequence_loss(logits: Tensor, trg_out: Tensor, *, label_smoothing: float = 0
 
     Label smoothing moves ``label_smoothing`` of the target's probability evenly onto the tokens
     a model may output: every token but PAD and SOS, which no search ever emits (torch's own
-    ``label_smoothing`` would give them a share too).
+    ``label_smoothing`` would give them a share too). ``smoothed_loss_plain`` is that objective
+    as plain tensor operations; training runs ``_SmoothedCrossEntropy``, the same with its
+    gradient written out (tested equal).
     """
     logits, target = logits.flatten(0, 1), trg_out.flatten()  # (tokens, vocab), (tokens,)
     if not label_smoothing:
         cross_entropy = F.cross_entropy(logits, target, ignore_index=PAD)
         return Loss(cross_entropy, cross_entropy)
     return Loss(*_SmoothedCrossEntropy.apply(logits, target, label_smoothing))
+
+
+def smoothed_loss_plain(logits: Tensor, trg_out: Tensor, label_smoothing: float) -> Loss:
+    """The label-smoothed objective as plain tensor operations, for autograd to differentiate:
+    (1 - e) x the cross-entropy + e x the mean negative log-probability of the outputs a model
+    can give (all but PAD and SOS), per real target token. Read this one first."""
+    log_probs = logits.float().log_softmax(-1).flatten(0, 1)  # (tokens, vocab)
+    target = trg_out.flatten()  # (tokens,)
+    real = target != PAD
+    cross_entropy = F.nll_loss(log_probs, target, ignore_index=PAD)
+    spread = -(log_probs.sum(-1) - log_probs[:, PAD] - log_probs[:, SOS]) / (log_probs.size(-1) - 2)  # (tokens,)
+    return Loss((1 - label_smoothing) * cross_entropy + label_smoothing * spread[real].mean(), cross_entropy)
 
 
 class _SmoothedCrossEntropy(torch.autograd.Function):
