@@ -13,8 +13,9 @@ checkpoints, early stopping, logging) is a callback reacting to these events:
 A batch is one update (nmt.data.Update): the pieces of a global batch this process computes,
 forward and backward in turn, so that gradient accumulation and several processes give the
 same update as one process with the whole batch, to float rounding, for a model without
-dropout; with dropout each piece draws its own masks, the same update in expectation only. ``after_loss`` comes once all of them are
-through backward, with the loss of the whole global batch.
+dropout; with dropout each piece draws its own masks, the same update in expectation only.
+``after_loss`` comes once all of them are through backward, with the loss of the whole global
+batch.
 
 Callbacks run in ``order`` (lower first) and may fire events of their own (the validation
 callback fires ``after_validate``, and ``after_report`` for the scores of a run stopped between

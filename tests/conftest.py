@@ -6,8 +6,8 @@ import pytest
 import torch
 from training_runs import tiny_config
 
-from nmt.commands.train import train
 from nmt.readers import read_corpus
+from nmt.training import train
 
 ROOT = Path(__file__).resolve().parent.parent
 REAL_CORPUS_PLACES = [ROOT / "corpora" / "fra-eng.zip", ROOT.parent / "shared" / "corpora" / "fra-eng.zip"]

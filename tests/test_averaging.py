@@ -8,12 +8,12 @@ from nmt.__main__ import main as nmt_main
 from nmt.averaging import ExponentialMovingAverage, average_checkpoints
 from nmt.callbacks import Checkpointer, step_checkpoints
 from nmt.checkpoint import load_checkpoint, load_model, save_checkpoint, tokenizers_payload
-from nmt.commands.train import train
 from nmt.corpora import demo_pairs
 from nmt.data import Share, share_of
 from nmt.learner import Callback, Learner
 from nmt.loss import sequence_loss
 from nmt.models import build_model
+from nmt.training import train
 from nmt.validation import Validator
 from nmt.vocab import Lang
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import torch
 
-import nmt.commands.train
+import nmt.training
 from nmt.commands.train import main
 from nmt.data import Share, share_of, split_by_tokens
 from nmt.run_dir import LOCK
@@ -286,7 +286,7 @@ def strict_run(corpus: Path, run_dir: Path, device: str, precision: str) -> list
     return ["--corpus", str(corpus), *flags.split(), "--run-dir", str(run_dir)]
 
 
-class WatchedSteps(nmt.commands.train.DeviceCallback):
+class WatchedSteps(nmt.training.DeviceCallback):
     """Puts ``watch`` on from moving the batch to the last after_step callback, except in the
     steps that end a --log-every window of 4."""
 
@@ -318,7 +318,7 @@ def test_a_training_step_reads_no_tensor_back_on_the_host(corpus, tmp_path, monk
     for name in ["item", "tolist", "__bool__", "__float__", "__int__", "__index__"]:
         monkeypatch.setattr(torch.Tensor, name, watched(name))
     monkeypatch.setattr(WatchedSteps, "watch", staticmethod(lambda on: watching.__setitem__(0, on)))
-    monkeypatch.setattr(nmt.commands.train, "DeviceCallback", WatchedSteps)
+    monkeypatch.setattr(nmt.training, "DeviceCallback", WatchedSteps)
     assert main(strict_run(corpus, tmp_path, "cpu", "fp32")) == 0
     assert reads == []
     assert [step for step, _ in losses(tmp_path)] == [4, 8]
@@ -332,7 +332,7 @@ def test_a_training_step_on_the_gpu_never_waits_for_it(corpus, tmp_path, monkeyp
     the steps that end a --log-every window read the device."""
     strict = {True: "error", False: "default"}
     monkeypatch.setattr(WatchedSteps, "watch", staticmethod(lambda on: torch.cuda.set_sync_debug_mode(strict[on])))
-    monkeypatch.setattr(nmt.commands.train, "DeviceCallback", WatchedSteps)
+    monkeypatch.setattr(nmt.training, "DeviceCallback", WatchedSteps)
     try:
         assert main(strict_run(corpus, tmp_path, "cuda", precision)) == 0
     finally:

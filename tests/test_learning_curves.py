@@ -3,7 +3,7 @@
 from training_runs import records, tiny_config
 
 from nmt.__main__ import main as nmt_main
-from nmt.commands.train import train
+from nmt.training import train
 
 
 def test_with_label_smoothing_the_training_curve_is_the_plain_cross_entropy_and_the_objective_is_beside_it(tmp_path):

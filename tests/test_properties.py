@@ -6,11 +6,11 @@ import pytest
 from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
-from nmt.commands.train import train
 from nmt.config import Config, DataConfig, ModelConfig, TrainConfig
 from nmt.readers import read_corpus
 from nmt.spm import SpmTokenizer
 from nmt.text import normalize
+from nmt.training import train
 from nmt.translator import Translator
 from nmt.vocab import Lang
 

@@ -15,7 +15,7 @@ import pytest
 import torch
 from training_runs import run_records, start_training, tiny_run, train_losses, validations, wait_for_step
 
-import nmt.commands.train
+import nmt.training
 from nmt.callbacks import Checkpointer
 from nmt.checkpoint import (
     FORMAT_VERSION,
@@ -193,7 +193,7 @@ def poison_losses(monkeypatch):
                 return Loss(value.objective + (logits * 0).sum().sqrt(), value.cross_entropy)
             return Loss(value.objective * float("nan"), value.cross_entropy * float("nan"))
 
-        monkeypatch.setattr(nmt.commands.train, "sequence_loss", loss)
+        monkeypatch.setattr(nmt.training, "sequence_loss", loss)
 
     return poison
 

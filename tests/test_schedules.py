@@ -5,9 +5,9 @@ import math
 import pytest
 from training_runs import records, tiny_config
 
-from nmt.commands.train import train
 from nmt.config import Config, ConfigError, ModelConfig, TrainConfig
 from nmt.schedules import DeadlineSchedule, InverseSqrtSchedule, TeacherForcingSchedule
+from nmt.training import train
 
 
 def test_the_inverse_sqrt_rate_rises_linearly_peaks_at_the_warmup_and_falls_as_one_over_sqrt_step():

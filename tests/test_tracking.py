@@ -8,9 +8,10 @@ from types import SimpleNamespace
 import torch
 
 from nmt import reporting
-from nmt.commands.train import main, train
+from nmt.commands.train import main
 from nmt.config import Config, DataConfig, ModelConfig, TrainConfig
 from nmt.reporting import MetricsLog
+from nmt.training import train
 
 
 def tiny_run(run_dir, **options) -> Config:

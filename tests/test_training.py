@@ -8,9 +8,10 @@ import torch
 
 from nmt.callbacks import GradientClip
 from nmt.checkpoint import load_checkpoint, load_model
-from nmt.commands.train import main, train
+from nmt.commands.train import main
 from nmt.config import Config, DataConfig, ModelConfig, TrainConfig
 from nmt.corpora import load_corpus
+from nmt.training import train
 from nmt.translator import Translator
 
 

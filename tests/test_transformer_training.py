@@ -8,10 +8,10 @@ from tiny_checkpoints import save_untrained
 
 from nmt import search
 from nmt.checkpoint import load_checkpoint, load_model, save_checkpoint
-from nmt.commands.train import train
 from nmt.config import Config, DataConfig, ModelConfig, TrainConfig
 from nmt.corpora import load_corpus
 from nmt.data import make_batch
+from nmt.training import train
 from nmt.translator import Translator
 
 

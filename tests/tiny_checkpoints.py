@@ -4,10 +4,10 @@ corpus (about 3 s each), or written untrained when only the model's shape matter
 from pathlib import Path
 
 from nmt.checkpoint import save_checkpoint, tokenizers_payload
-from nmt.commands.train import train
 from nmt.config import Config, DataConfig, ModelConfig, TrainConfig
 from nmt.corpora import demo_pairs
 from nmt.models import build_model
+from nmt.training import train
 from nmt.vocab import Lang
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -15,6 +15,8 @@ import torch
 
 from nmt.checkpoint import CheckpointError
 from nmt.commands.textio import TextFileError
+from nmt.config import ConfigError
+from nmt.devices import pick_device
 from nmt.plot import PlotError
 from nmt.search import DEFAULT_BEAM, DEFAULT_LENGTH_PENALTY, SearchOptions
 from nmt.text import CorpusError
@@ -33,7 +35,7 @@ class Exit(IntEnum):
 
 
 class UsageError(ValueError):
-    """Options that no run can use: Exit.USAGE."""
+    """Options that no run can use: Exit.USAGE (as is the library's ConfigError)."""
 
 
 class OneLineErrorParser(argparse.ArgumentParser):
@@ -145,18 +147,6 @@ def search_options(args: argparse.Namespace, **fixed) -> SearchOptions:
         raise UsageError(str(e)) from None
 
 
-def pick_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        device = torch.device(name)
-    except RuntimeError:
-        raise UsageError(f"unknown --device {name!r}: use cpu, cuda, cuda:N or auto") from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise UsageError("--device cuda asked for, but no CUDA device is available")
-    return device
-
-
 def load_translator(
     args: argparse.Namespace, options: SearchOptions, checkpoint: str | list[str] | None = None
 ) -> Translator:
@@ -220,7 +210,7 @@ def run(command: Callable[[argparse.Namespace], int], args: argparse.Namespace) 
     try:
         with _warnings_to_stderr():
             return command(args)
-    except UsageError as e:
+    except (UsageError, ConfigError) as e:
         return fail(e, Exit.USAGE)
     except (CheckpointError, CorpusError, PlotError, TextFileError) as e:
         return fail(e, Exit.ERROR)

@@ -1,4 +1,4 @@
-"""What ``train_nmt.py --resume`` does: which options a resumed run may change, when there is
+"""What ``nmt train --resume`` does: which options a resumed run may change, when there is
 nothing left to do, and how the learner, its callbacks and metrics.jsonl continue exactly."""
 
 from __future__ import annotations
@@ -9,8 +9,7 @@ import shlex
 from pathlib import Path
 
 from nmt.checkpoint import set_rng_state
-from nmt.commands.cli import UsageError
-from nmt.config import SECTION_TYPES, Config, TrainConfig, flag
+from nmt.config import SECTION_TYPES, Config, ConfigError, TrainConfig, flag
 from nmt.files import atomic_write
 from nmt.learner import Learner
 
@@ -40,7 +39,7 @@ MAY_CHANGE_ON_RESUME = {
 def resumed_config(stored: Config, given: Config, explicit: set[str] | None) -> Config:
     """The stored config with the changes a resume may make. ``explicit`` holds the options the
     user gave ("train.lr"...; None: every field of ``given`` counts as given); one of them that
-    differs from the stored run and may not change is a UsageError naming its flag."""
+    differs from the stored run and may not change is a ConfigError naming its flag."""
     changes = {}
     for section, cls in SECTION_TYPES.items():
         for f in dataclasses.fields(cls):
@@ -53,7 +52,7 @@ def resumed_config(stored: Config, given: Config, explicit: set[str] | None) -> 
                 allowed = ", ".join(
                     flag("train", f) for f in dataclasses.fields(TrainConfig) if f.name in MAY_CHANGE_ON_RESUME
                 )
-                raise UsageError(
+                raise ConfigError(
                     f"{flag(section, f)} {new!r}: a resumed run keeps its {old!r}; it may change only {allowed} "
                     "(start a new --run-dir to train otherwise)"
                 )
