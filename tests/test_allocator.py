@@ -2,6 +2,7 @@
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -42,3 +43,32 @@ def test_freed_memory_stays_in_the_process_and_the_next_step_reuses_it_without_p
     assert resident > 56
     # measured: 980 faults in most runs, 4,900 in some (where the heap's free space came apart)
     assert faults < handed_back_faults / 2
+
+
+TRAIN_A_FEW_STEPS = """
+import json, sys
+from nmt.allocator import keep_freed_memory
+if sys.argv[1] == "keep":
+    assert keep_freed_memory()
+sys.path.insert(0, sys.argv[3])
+from training_runs import tiny_config
+from nmt.training import train
+run = train(tiny_config(sys.argv[2], max_steps=6))
+print(json.dumps([json.loads(line).get("train_loss") for line in open(run / "metrics.jsonl")]))
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="malloc's thresholds are glibc's")
+def test_training_with_freed_memory_kept_is_the_plain_run_number_for_number(tmp_path):
+    """The thresholds change where memory comes from, never what is computed."""
+    tests = str(Path(__file__).parent)
+    runs = [
+        subprocess.run(
+            [sys.executable, "-c", TRAIN_A_FEW_STEPS, mode, str(tmp_path / mode), tests],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        for mode in ("plain", "keep")
+    ]
+    assert runs[0] == runs[1] and "null" in runs[0] and len(runs[0]) > 20
