@@ -14,6 +14,7 @@ COMMANDS = {
     "evaluate": "translate a held-out split of the model's corpus and score it",
     "compare": "are two systems' scores different? BLEU and chrF with confidence intervals and p-values",
     "average": "average the weights of saved checkpoints",
+    "export": "write a checkpoint as a model folder to share: safetensors weights, tokenizers, a model card",
     "plot": "draw the learning curves of training runs",
     "fetch": "download a corpus into corpora/",
     "serve": "an HTTP translation service with a page to try it (needs the serve extra)",

@@ -44,7 +44,12 @@ def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> None:
 
 
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """A checkpoint file's contents, or a model folder's (nmt.model_folder) as the same dict."""
     path = Path(path)
+    if path.is_dir():
+        from nmt.model_folder import load  # it imports this module
+
+        return load(path)
     if not path.is_file():
         raise CheckpointError(f"{path}: no such checkpoint file")
     try:

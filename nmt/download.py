@@ -26,6 +26,8 @@ class Download:
     url: str
     sha1: str
     filename: str
+    licence: str = ""  # an SPDX-style identifier, as a model card's metadata wants it
+    attribution: str = ""
 
 
 DOWNLOADS = {
@@ -34,6 +36,8 @@ DOWNLOADS = {
         url="http://d2l-data.s3-accelerate.amazonaws.com/fra-eng.zip",
         sha1="94646ad1522d915e7b0f9296181140edcf86a4f5",
         filename="fra-eng.zip",
+        licence="cc-by-2.0",
+        attribution="sentence pairs from the Tatoeba Project (tatoeba.org), as packaged by manythings.org/anki",
     ),
 }
 

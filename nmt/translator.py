@@ -125,6 +125,12 @@ class Translator:
         corpus = checkpoints[0].get("corpus")
         return cls(model, src_tok, trg_tok, device=device, config=config, corpus=corpus, precision=precision)
 
+    @classmethod
+    def from_pretrained(cls, folder: str | Path, device: str | torch.device = "cpu", **options) -> Translator:
+        """The model of a folder written by ``nmt export`` (config.json, model.safetensors, the
+        tokenizers): the same as ``from_checkpoint``, which takes folders too."""
+        return cls.from_checkpoint(folder, device, **options)
+
     @property
     def max_positions(self) -> int | None:
         """The longest source, and output, the model can represent: a Transformer's position
