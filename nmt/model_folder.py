@@ -35,10 +35,6 @@ TOKENIZER_FILES = {"spm": "{side}.spm.model", "word": "{side}.vocab.json"}
 PROGRESS = ("step", "epoch", "elapsed", "metrics")  # what the card tells of the training; the optimizer stays behind
 
 
-def is_model_folder(path: str | Path) -> bool:
-    return Path(path).is_dir()
-
-
 def export(checkpoint: dict[str, Any], out_dir: Path, *, evaluation: Scores | None = None) -> Path:
     """Write ``checkpoint`` (a loaded checkpoint file) as a model folder at ``out_dir``, which must
     not exist yet: the folder appears whole or not at all."""
