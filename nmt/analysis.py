@@ -2,29 +2,34 @@
 length, word F-measure by how often each word was seen in training, and the sentences where two
 systems differ most. A corpus BLEU hides all three.
 
-Words are sacrebleu's 13a tokens, as BLEU counts them. With several references, a sentence's
-words are matched against the reference that shares the most with the output.
+Words are the tokens of sacrebleu's BLEU tokenizer (13a unless the target language needs
+another), as BLEU counts them. With several references, a sentence's words are matched
+against the reference that shares the most with the output.
 """
 
 from __future__ import annotations
 
+import functools
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from sacrebleu.metrics import BLEU, CHRF
-from sacrebleu.tokenizers.tokenizer_13a import Tokenizer13a
 
+from nmt.languages import DEFAULT_BLEU_TOKENIZER
 from nmt.metrics import reference_streams
 
 LENGTH_BUCKETS = ((1, 5), (6, 8), (9, 11), (12, 15), (16, None))  # source words
 FREQUENCY_BUCKETS = ((0, 0), (1, 1), (2, 4), (5, 9), (10, 99), (100, 999), (1000, None))  # training occurrences
 
-_tokenize = Tokenizer13a()
+
+def words(text: str, tokenize: str = DEFAULT_BLEU_TOKENIZER) -> list[str]:
+    return _bleu(tokenize).tokenizer(text).split()
 
 
-def words(text: str) -> list[str]:
-    return _tokenize(text).split()
+@functools.cache
+def _bleu(tokenize: str) -> BLEU:
+    return BLEU(tokenize=tokenize)
 
 
 def bucket_name(low: int, high: int | None) -> str:
@@ -42,17 +47,19 @@ class Bucket:
     score: float
 
 
-def bleu_by_length(outputs: Sequence[str], references: Sequence[Sequence[str]], sources: Sequence[str]) -> list[Bucket]:
+def bleu_by_length(
+    outputs: Sequence[str],
+    references: Sequence[Sequence[str]],
+    sources: Sequence[str],
+    tokenize: str = DEFAULT_BLEU_TOKENIZER,
+) -> list[Bucket]:
     """Corpus BLEU of the sentences whose source has a number of words in each bucket."""
     buckets = []
     for low, high in LENGTH_BUCKETS:
         chosen = [i for i, source in enumerate(sources) if within(len(source.split()), low, high)]
         if chosen:
-            score = (
-                BLEU()
-                .corpus_score([outputs[i] for i in chosen], reference_streams([references[i] for i in chosen]))
-                .score
-            )
+            chosen_references = reference_streams([references[i] for i in chosen])
+            score = _bleu(tokenize).corpus_score([outputs[i] for i in chosen], chosen_references).score
             buckets.append(Bucket(bucket_name(low, high), len(chosen), score))
     return buckets
 
@@ -71,19 +78,22 @@ class WordBucket:
 
 
 def word_f_by_frequency(
-    outputs: Sequence[str], references: Sequence[Sequence[str]], training_targets: Iterable[str]
+    outputs: Sequence[str],
+    references: Sequence[Sequence[str]],
+    training_targets: Iterable[str],
+    tokenize: str = DEFAULT_BLEU_TOKENIZER,
 ) -> list[WordBucket]:
     """Precision, recall and F-measure of the output's words, grouped by how many times each word
     occurs on the target side of the training data: rare words are where models fail."""
-    frequency = Counter(word for line in training_targets for word in words(line))
+    frequency = Counter(word for line in training_targets for word in words(line, tokenize))
 
     def bucket(word: str) -> int:
         return next(k for k, (low, high) in enumerate(FREQUENCY_BUCKETS) if within(frequency[word], low, high))
 
     matched, in_output, in_reference = Counter(), Counter(), Counter()
     for output, refs in zip(outputs, references):
-        out = Counter(words(output))
-        ref = max((Counter(words(r)) for r in refs), key=lambda r: sum((out & r).values()))
+        out = Counter(words(output, tokenize))
+        ref = max((Counter(words(r, tokenize)) for r in refs), key=lambda r: sum((out & r).values()))
         for word, n in (out & ref).items():
             matched[bucket(word)] += n
         for word, n in out.items():

@@ -15,11 +15,8 @@ import typing
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from nmt.languages import LanguageError, bleu_tokenizer, check_bleu_tokenizer, check_code, same_language
 from nmt.specials import SPECIALS
-from nmt.text import LANGS
-
-Lang = Literal["en", "fr"]
-assert typing.get_args(Lang) == LANGS
 
 
 def option(
@@ -42,12 +39,39 @@ class ConfigError(ValueError):
 class DataConfig:
     corpus: str = option(
         "auto",
-        "a corpus file (fra-eng.zip, fra.txt, eng-fra.txt), parallel files as "
-        "'data/train.{lang}' (data/train.en + data/train.fr), 'eng-fra' (downloaded into corpora/ "
-        "when missing), 'demo' (generated, offline) or 'auto' (eng-fra if available, else demo)",
+        "a manythings.org archive or tab file (fra-eng.zip, deu.txt), a tab file with two columns, parallel "
+        "files as 'data/train.{lang}' (data/train.en + data/train.fr for --src en --tgt fr), a manythings.org "
+        "pair such as 'deu-eng' or 'eng-fra' (downloaded into corpora/ when missing), 'demo' (generated "
+        "English/French, offline) or 'auto' (eng-fra if available, else demo)",
     )
-    src: Lang = option("en", "source language")
-    trg: Lang = option("fr", "target language (the same as --src: autoencoder)", flag="--tgt")
+    src: str = option("en", "source language: an ISO 639-1 or 639-3 code (de or deu)")
+    trg: str = option("fr", "target language (the same as --src: autoencoder)", flag="--tgt")
+    columns: str = option(
+        "",
+        "the languages of a tab file's two columns, e.g. 'en,de' (default: English first in a manythings.org "
+        "archive or its xxx.txt, the --src language first in any other tab file)",
+    )
+    valid_files: tuple = option(
+        (),
+        "SRC TRG: parallel files used as they are for validation, instead of a part of the corpus",
+    )
+    test_files: tuple = option(
+        (),
+        "SRC TRG: parallel files used as they are as the test set (a standard test set), instead of a part "
+        "of the corpus; training pairs whose source is in them are dropped",
+    )
+    character_coverage: float = option(
+        0.0,
+        "SentencePiece's share of characters that get a piece (0: by script, 1.0 for alphabets, 0.9995 for "
+        "Chinese, Japanese and Korean)",
+        at_least=0,
+        at_most=1,
+    )
+    bleu_tokenize: str = option(
+        "auto",
+        "sacrebleu's tokenizer for validation and test BLEU (auto: by target language, zh for Chinese, "
+        "ja-mecab/ko-mecab for Japanese/Korean when installed, else 13a)",
+    )
     tokenizer: Literal["word", "spm"] = option("spm", "word (Lang) or spm (SentencePiece)")
     vocab_size: int = option(8000, "SentencePiece pieces, or the cap on a word vocabulary (0: none)", at_least=0)
     spm_model_type: Literal["unigram", "bpe"] = option("unigram")
@@ -64,10 +88,34 @@ class DataConfig:
 
     @property
     def autoencoder(self) -> bool:
-        return self.src == self.trg
+        return same_language(self.src, self.trg)
+
+    def bleu_tokenizer(self) -> str:
+        """sacrebleu's BLEU tokenizer for this target: --bleu-tokenize, or the target language's."""
+        return self.bleu_tokenize if self.bleu_tokenize != "auto" else bleu_tokenizer(self.trg)
+
+    @property
+    def column_langs(self) -> tuple[str, ...]:
+        """--columns as a tuple of codes, () when not given."""
+        return tuple(code.strip() for code in self.columns.split(",")) if self.columns else ()
 
     def __post_init__(self):
+        for name in ("valid_files", "test_files"):  # a JSON or TOML list, or a checkpoint's
+            setattr(self, name, tuple(getattr(self, name)))
         _check_fields(self, "data")
+        try:
+            check_code(self.src, "--src")
+            check_code(self.trg, "--tgt")
+            for code in self.column_langs:
+                check_code(code, "--columns")
+            check_bleu_tokenizer(self.bleu_tokenize)
+        except LanguageError as e:
+            raise ConfigError(str(e)) from None
+        if self.columns and len(self.column_langs) != 2:
+            raise ConfigError(f"--columns {self.columns!r}: give the two columns' languages, e.g. 'en,de'")
+        for name, files in (("--valid-files", self.valid_files), ("--test-files", self.test_files)):
+            if files and (len(files) != 2 or not all(isinstance(f, str) and f for f in files)):
+                raise ConfigError(f"{name} takes two file names, source and target, not {list(files)!r}")
         if 0 < self.vocab_size <= len(SPECIALS):
             raise ConfigError(
                 f"--vocab-size {self.vocab_size}: must be 0 (no cap) or above {len(SPECIALS)}, the special tokens"

@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 
 from sacrebleu.metrics import BLEU, CHRF, TER
 
+from nmt.languages import DEFAULT_BLEU_TOKENIZER
+
 # Source words from which a sentence counts as long. Tatoeba is mostly short sentences, and a
 # corpus score is dominated by them: the long ones are reported apart so their errors show.
 LONG_SENTENCE = 12
@@ -46,25 +48,37 @@ def reference_streams(refs: Sequence[Sequence[str]]) -> list[list[str | None]]:
     return [[r[k] if k < len(r) else None for r in refs] for k in range(width)]
 
 
-def score(hypotheses: Sequence[str], refs: Sequence[Sequence[str]], *, sources: Sequence[str] | None = None) -> Scores:
+def score(
+    hypotheses: Sequence[str],
+    refs: Sequence[Sequence[str]],
+    *,
+    sources: Sequence[str] | None = None,
+    tokenize: str = DEFAULT_BLEU_TOKENIZER,
+) -> Scores:
     """hypotheses[i] is scored against every string in refs[i]; with ``sources``, BLEU is also
-    given apart for sources under LONG_SENTENCE words and for those of LONG_SENTENCE or more."""
+    given apart for sources under LONG_SENTENCE words and for those of LONG_SENTENCE or more.
+    ``tokenize`` is BLEU's sacrebleu tokenizer (nmt.languages.bleu_tokenizer picks it by language)."""
     if len(hypotheses) != len(refs) or (sources is not None and len(sources) != len(refs)):
         raise ValueError(f"{len(hypotheses)} hypotheses but {len(refs)} reference sets")
     streams = reference_streams(refs)
-    metrics = {"BLEU": BLEU(), "chrF": CHRF(), "TER": TER(case_sensitive=True)}
+    metrics = {"BLEU": BLEU(tokenize=tokenize), "chrF": CHRF(), "TER": TER(case_sensitive=True)}
     results = {name: m.corpus_score(list(hypotheses), streams) for name, m in metrics.items()}
     return Scores(
         bleu=results["BLEU"].score,
         chrf=results["chrF"].score,
         ter=results["TER"].score,
         signatures={name: str(m.get_signature()) for name, m in metrics.items()},
-        by_length=[] if sources is None else bleu_by_length(sources, hypotheses, refs),
+        by_length=[] if sources is None else bleu_by_length(sources, hypotheses, refs, tokenize=tokenize),
     )
 
 
 def bleu_by_length(
-    sources: Sequence[str], hypotheses: Sequence[str], refs: Sequence[Sequence[str]], *, long: int = LONG_SENTENCE
+    sources: Sequence[str],
+    hypotheses: Sequence[str],
+    refs: Sequence[Sequence[str]],
+    *,
+    long: int = LONG_SENTENCE,
+    tokenize: str = DEFAULT_BLEU_TOKENIZER,
 ) -> list[LengthGroup]:
     """BLEU of the sentences with sources under ``long`` words, and of those with ``long`` or more;
     a group with no sentence is left out."""
@@ -72,13 +86,13 @@ def bleu_by_length(
     for name, wanted in ((f"under {long} words", False), (f"{long}+ words", True)):
         rows = [i for i, source in enumerate(sources) if (len(source.split()) >= long) == wanted]
         if rows:
-            picked = bleu([hypotheses[i] for i in rows], [refs[i] for i in rows])
+            picked = bleu([hypotheses[i] for i in rows], [refs[i] for i in rows], tokenize=tokenize)
             groups.append(LengthGroup(name, len(rows), picked))
     return groups
 
 
-def bleu(hypotheses: Sequence[str], refs: Sequence[Sequence[str]]) -> float:
-    return BLEU().corpus_score(list(hypotheses), reference_streams(refs)).score
+def bleu(hypotheses: Sequence[str], refs: Sequence[Sequence[str]], *, tokenize: str = DEFAULT_BLEU_TOKENIZER) -> float:
+    return BLEU(tokenize=tokenize).corpus_score(list(hypotheses), reference_streams(refs)).score
 
 
 @dataclass

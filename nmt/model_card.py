@@ -7,7 +7,8 @@ from __future__ import annotations
 from pathlib import PurePath
 from typing import Any
 
-from nmt.download import DOWNLOADS
+from nmt.download import download_for, is_download
+from nmt.languages import canonical
 from nmt.metrics import LONG_SENTENCE
 
 
@@ -19,7 +20,7 @@ def model_card(folder_config: dict[str, Any], parameters: int) -> str:
     task = f"reconstruction of {src} sentences (an autoencoder)" if src == trg else f"translation from {src} to {trg}"
     header = [
         "---",
-        f"language: [{src}]" if src == trg else f"language: [{src}, {trg}]",
+        f"language: [{canonical(src)}]" if src == trg else f"language: [{canonical(src)}, {canonical(trg)}]",
         *([f"license: {corpus['licence']}"] if corpus["licence"] else []),
         "library_name: nmt",
         "pipeline_tag: translation",
@@ -79,8 +80,10 @@ def model_card(folder_config: dict[str, Any], parameters: int) -> str:
 
 def _corpus(name: str) -> dict[str, str]:
     """The registry's licence and attribution for a named corpus, or a file downloaded under its name."""
-    for key, download in DOWNLOADS.items():
-        if name == key or PurePath(name).name == download.filename:
+    file = PurePath(name).name
+    for key in (name, file.removesuffix(".zip")):
+        if is_download(key) and file in (key, download_for(key).filename):
+            download = download_for(key)
             return {"licence": download.licence, "attribution": download.attribution}
     return {"licence": "", "attribution": ""}
 

@@ -1,8 +1,11 @@
-"""Corpus files -> normalised (english, french) pairs, in file order.
+"""Corpus files -> normalised sentence pairs, in file order, each side in its column's order.
 
-    PATH.zip              a manythings.org archive; its fra.txt is read without extracting
-    PATH                  a tab file: English<TAB>French[<TAB>attribution] (fra.txt, eng-fra.txt)
-    (EN_PATH, FR_PATH)    two parallel plain files, one sentence a line
+    PATH.zip              a manythings.org archive; its deu.txt (fra.txt ...) is read without extracting
+    PATH                  a tab file: first<TAB>second[<TAB>attribution] (manythings.org's deu.txt
+                          lists English first; a Tatoeba-Challenge-style file src<TAB>trg)
+    (PATH_1, PATH_2)      two parallel plain files, one sentence a line
+
+Which language each side holds is nmt.corpora's business (``column_languages``), not a reader's.
 
 Bad input raises ``CorpusError`` with one line naming the file and the 1-based line number.
 With ``skip_bad_lines`` the bad lines are skipped instead, and one warning says how many.
@@ -19,7 +22,7 @@ from nmt.text import CorpusError, Pair, normalize
 
 log = logging.getLogger(__name__)
 
-Source = Path | tuple[Path, Path]  # one tab/zip file, or (english file, french file)
+Source = Path | tuple[Path, Path]  # one tab/zip file, or two parallel files
 
 
 @dataclass
@@ -44,7 +47,7 @@ class _BadLines:
 
 
 def read_corpus(source: Source | str, *, skip_bad_lines: bool = False) -> list[Pair]:
-    """Pairs from a .zip archive, a tab file, or an (english path, french path) tuple."""
+    """Pairs from a .zip archive, a tab file, or a tuple of two parallel files' paths."""
     return read_source(source, skip_bad_lines=skip_bad_lines)[0]
 
 
@@ -106,25 +109,27 @@ def _tab_line(raw: bytes, name: str, line_no: int, bad: _BadLines) -> Pair | Non
 
 def _column_problem(count: int) -> str:
     if count == 1:
-        return "no tab between the English and the French sentence"
-    return f"{count} tab-separated columns, expected English, French and an optional attribution"
+        return "no tab between the two sentences"
+    return f"{count} tab-separated columns, expected two sentences and an optional attribution"
 
 
-def _read_parallel(en_path: Path, fr_path: Path, skip: bool) -> tuple[list[Pair], int]:
-    en_lines = _read_bytes(en_path).splitlines()
-    fr_lines = _read_bytes(fr_path).splitlines()
-    if len(en_lines) != len(fr_lines):
+def _read_parallel(first: Path, second: Path, skip: bool) -> tuple[list[Pair], int]:
+    first_lines = _read_bytes(first).splitlines()
+    second_lines = _read_bytes(second).splitlines()
+    if len(first_lines) != len(second_lines):
+        short, long = sorted(((first, first_lines), (second, second_lines)), key=lambda f: len(f[1]))
         raise CorpusError(
-            f"parallel files differ in length: {en_path} has {len(en_lines)} lines, {fr_path} has {len(fr_lines)}"
+            f"parallel files differ in length: {first} has {len(first_lines)} lines, {second} has "
+            f"{len(second_lines)}; {long[0]} line {len(short[1]) + 1} has no partner in {short[0]}"
         )
-    for path, lines in ((en_path, en_lines), (fr_path, fr_lines)):
+    for path, lines in ((first, first_lines), (second, second_lines)):
         if not lines:
             raise CorpusError(f"{path}: empty file, no sentences")
-    names = f"{en_path} + {fr_path}"
+    names = f"{first} + {second}"
     bad = _BadLines(names, skip)
     pairs = []
-    for line_no, raws in enumerate(zip(en_lines, fr_lines), start=1):
-        pair = _parallel_line(raws, where=[(str(en_path), line_no), (str(fr_path), line_no)], bad=bad)
+    for line_no, raws in enumerate(zip(first_lines, second_lines), start=1):
+        pair = _parallel_line(raws, where=[(str(first), line_no), (str(second), line_no)], bad=bad)
         if pair:
             pairs.append(pair)
     return _checked(pairs, names, bad)
@@ -156,13 +161,14 @@ def _decode(raw: bytes, name: str, line_no: int, bad: _BadLines) -> str | None:
         return None
 
 
-def _pair(en: str, fr: str, *, where: list[tuple[str, int]], bad: _BadLines) -> Pair | None:
+def _pair(first: str, second: str, *, where: list[tuple[str, int]], bad: _BadLines) -> Pair | None:
     """The normalised pair, or None (after ``bad.reject``) when a side is empty.
-    ``where`` holds (file, line number) of the English and of the French side."""
-    pair = (normalize(en), normalize(fr))
-    for side, lang, (file, line_no) in zip(pair, ("English", "French"), where):
+    ``where`` holds (file, line number) of the first and of the second side."""
+    pair = (normalize(first), normalize(second))
+    for side, column, (file, line_no) in zip(pair, ("first", "second"), where):
         if not side:
-            bad.reject(file, line_no, f"empty {lang} sentence")
+            one_file = where[0] == where[1]
+            bad.reject(file, line_no, f"empty sentence in the {column} column" if one_file else "empty line")
             return None
     return pair
 

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from sacrebleu.metrics import BLEU, CHRF
 from sacrebleu.significance import PairedTest
 
+from nmt.languages import DEFAULT_BLEU_TOKENIZER
 from nmt.metrics import LONG_SENTENCE, reference_streams
 
 SEED = 12345  # sacrebleu's own default
@@ -78,6 +79,7 @@ def compare(
     trials: int = RANDOMIZATION_TRIALS,
     seed: int = SEED,
     subset: str = "all",
+    tokenize: str = DEFAULT_BLEU_TOKENIZER,
 ) -> Comparison:
     """BLEU and chrF of each system (name, its outputs) against ``references`` (per sentence, its
     references), each with its 95% confidence interval and, for all but the first, the
@@ -91,8 +93,10 @@ def compare(
     streams = reference_streams(references)
     named = [(name, list(outputs)) for name, outputs in systems]
     with _seed(seed):
-        bootstrap_signatures, bootstrap = PairedTest(named, _metrics(), streams, test_type="bs", n_samples=samples)()
-        _, randomization = PairedTest(named, _metrics(), streams, test_type="ar", n_samples=trials)()
+        bootstrap_signatures, bootstrap = PairedTest(
+            named, _metrics(tokenize), streams, test_type="bs", n_samples=samples
+        )()
+        _, randomization = PairedTest(named, _metrics(tokenize), streams, test_type="ar", n_samples=trials)()
     metrics = list(bootstrap_signatures)  # sacrebleu's names: BLEU, chrF2
     baseline = named[0][1]
     results = [
@@ -135,8 +139,8 @@ def compare_by_length(
     return comparisons
 
 
-def _metrics() -> dict:
-    return {"BLEU": BLEU(), "chrF": CHRF()}
+def _metrics(tokenize: str) -> dict:
+    return {"BLEU": BLEU(tokenize=tokenize), "chrF": CHRF()}
 
 
 @contextmanager

@@ -31,13 +31,21 @@ class SpmTokenizer:
 
     @classmethod
     def train(
-        cls, sentences: Sequence[str], *, vocab_size: int, model_type: str = "unigram", name: str
+        cls,
+        sentences: Sequence[str],
+        *,
+        vocab_size: int,
+        model_type: str = "unigram",
+        character_coverage: float = 1.0,
+        name: str,
     ) -> SpmTokenizer:
         """Train on ``sentences`` (already NFC and whitespace-folded). ``vocab_size`` is an upper
-        bound: data with fewer distinct pieces gives a smaller vocabulary."""
+        bound: data with fewer distinct pieces gives a smaller vocabulary. At ``character_coverage``
+        1.0 every character of ``sentences`` gets a piece; below it, the rarest are left to <unk>."""
         if model_type not in ("unigram", "bpe"):
             raise ValueError(f"unknown SentencePiece model_type {model_type!r}; use 'unigram' or 'bpe'")
-        alphabet = set("".join(sentences)) - {" "}
+        every_character = character_coverage == 1.0
+        alphabet = set("".join(sentences)) - {" "} if every_character else set()
         if vocab_size < len(alphabet) + 1 + len(SPECIALS):  # + 1: the ▁ that stands for a space
             raise ValueError(
                 f"vocab_size={vocab_size} is too small: the data has {len(alphabet) + 1} distinct characters, "
@@ -50,8 +58,8 @@ class SpmTokenizer:
             vocab_size=vocab_size,
             model_type=model_type,
             hard_vocab_limit=False,
-            character_coverage=1.0,  # every character of the training text gets a piece,
-            required_chars="".join(sorted(alphabet)),  # even those only in lines left out of the sample
+            character_coverage=character_coverage,
+            required_chars="".join(sorted(alphabet)),  # at 1.0, even those only in lines left out of the sample
             normalization_rule_name="identity",  # nmt_nfkc would rewrite characters and break round trips
             pad_id=PAD,
             bos_id=SOS,

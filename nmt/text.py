@@ -9,7 +9,6 @@ from __future__ import annotations
 import unicodedata
 
 Pair = tuple[str, str]
-LANGS = ("en", "fr")  # the order of every (english, french) pair a reader returns
 
 
 class CorpusError(ValueError):

@@ -4,6 +4,7 @@ checkpoint's plain dicts."""
 from __future__ import annotations
 
 from nmt.config import DataConfig
+from nmt.languages import character_coverage
 from nmt.spm import SpmTokenizer
 from nmt.vocab import Lang
 
@@ -24,15 +25,22 @@ def build_tokenizers(train_pairs: list[tuple[str, str]], cfg: DataConfig) -> tup
     sources = [src for src, _ in train_pairs]
     targets = [trg for _, trg in train_pairs]
     if cfg.autoencoder:
-        shared = _train(sources, cfg, name=cfg.src)  # both sides are the same sentences
+        shared = _train(sources, cfg, langs=[cfg.src])  # both sides are the same sentences
         return shared, shared
     if cfg.joint_vocab:
-        shared = _train(sources + targets, cfg, name=f"{cfg.src}+{cfg.trg}")
+        shared = _train(sources + targets, cfg, langs=[cfg.src, cfg.trg])
         return shared, shared
-    return _train(sources, cfg, name=cfg.src), _train(targets, cfg, name=cfg.trg)
+    return _train(sources, cfg, langs=[cfg.src]), _train(targets, cfg, langs=[cfg.trg])
 
 
-def _train(sentences: list[str], cfg: DataConfig, *, name: str) -> Tokenizer:
+def _train(sentences: list[str], cfg: DataConfig, *, langs: list[str]) -> Tokenizer:
+    name = "+".join(langs)
     if cfg.tokenizer == "word":
         return Lang.build(sentences, name=name, min_count=cfg.min_count, max_size=cfg.vocab_size)
-    return SpmTokenizer.train(sentences, vocab_size=cfg.vocab_size, model_type=cfg.spm_model_type, name=name)
+    return SpmTokenizer.train(
+        sentences,
+        vocab_size=cfg.vocab_size,
+        model_type=cfg.spm_model_type,
+        character_coverage=cfg.character_coverage or character_coverage(langs),
+        name=name,
+    )

@@ -304,7 +304,7 @@ def build_callbacks(
                 sources=[s for s, _ in data.valid_groups],
                 references=[refs for _, refs in data.valid_groups],
                 translate=translate,
-                bleu=bleu,
+                bleu=partial(bleu, tokenize=config.data.bleu_tokenizer()),
                 every=t.valid_every,
             ),
             EarlyStopping(t.patience),

@@ -62,8 +62,8 @@ MISUSES = {
     "unknown bridge": (["--bridge", "foo"], 2, "--bridge 'foo'"),
     "unknown RNN implementation": (["--rnn-impl", "cuda"], 2, "--rnn-impl 'cuda'"),
     "unknown norm, even for an RNN": (["--norm", "middle"], 2, "--norm 'middle'"),
-    "unknown source language": (["--src", "de"], 2, "--src 'de': choose en or fr"),
-    "unknown target language": (["--tgt", "eng"], 2, "--tgt 'eng': choose en or fr"),
+    "not a language code": (["--src", "german"], 2, "--src 'german': not an ISO 639-1 or 639-3 code"),
+    "not a real language": (["--tgt", "xx"], 2, "--tgt 'xx': not an ISO 639-1 or 639-3 code"),
     "unknown device": (["--device", "tpu"], 2, "--device 'tpu'"),
     "zero max length": (["--max-len", "0"], 2, "--max-len 0: must be at least 1"),
     "min length above max": (["--min-len", "9", "--max-len", "5"], 2, "--min-len 9 is above --max-len 5"),
@@ -169,7 +169,7 @@ def test_an_unknown_corpus_ends_in_the_corpus_tools_error_line(capsys):
     with pytest.raises(SystemExit) as exit:
         nmt_main(["fetch", "eng-deu"])
     stderr = capsys.readouterr().err.strip().splitlines()
-    assert exit.value.code == 2 and "error: " in stderr[-1] and "invalid choice: 'eng-deu'" in stderr[-1]
+    assert exit.value.code == 2 and "error: " in stderr[-1] and "unknown corpus 'eng-deu'" in stderr[-1]
 
 
 def test_the_corpus_tool_says_where_it_cannot_write(files, capsys):

@@ -141,6 +141,8 @@ def test_lang_pattern_names_a_pair_of_parallel_files(tmp_path):
     en = write(tmp_path / "train.en", "Hello.\n")
     fr = write(tmp_path / "train.fr", "Bonjour.\n")
     assert resolve_corpus(str(tmp_path / "train.{lang}")) == (en, fr)
+    de = write(tmp_path / "train.de", "Hallo.\n")
+    assert resolve_corpus(str(tmp_path / "train.{lang}"), langs=("de", "en")) == (de, en)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -150,17 +152,21 @@ BAD_INPUTS = {
     "no tab": ({"fra.txt": "Hello.\tBonjour.\nThank you. Merci.\n"}, "fra.txt", ["fra.txt line 2: no tab"]),
     "not utf-8": ({"fra.txt": b"Hi.\tSalut.\nYes.\tOui.\nSo?\tCaf\xe9 ?\n"}, "fra.txt", ["fra.txt line 3: not UTF-8"]),
     "empty file": ({"fra.txt": ""}, "fra.txt", ["fra.txt: empty file"]),
-    "empty side": ({"fra.txt": "Hi.\tSalut.\nYes.\t \u00a0\n"}, "fra.txt", ["fra.txt line 2: empty French"]),
+    "empty side": (
+        {"fra.txt": "Hi.\tSalut.\nYes.\t \u00a0\n"},
+        "fra.txt",
+        ["fra.txt line 2: empty sentence in the second column"],
+    ),
     "four columns": ({"fra.txt": "Hi.\tSalut.\tsomeone\textra\n"}, "fra.txt", ["fra.txt line 1: 4 tab-separated"]),
     "unequal parallel": (
         {"a.en": "Hi.\nYes.\nNo.\n", "a.fr": "Salut.\nOui.\n"},
         ("a.en", "a.fr"),
-        ["a.en has 3 lines", "a.fr has 2"],
+        ["a.en has 3 lines", "a.fr has 2", "a.en line 3 has no partner in"],
     ),
     "empty parallel side": (
         {"a.en": "Hi.\n\n", "a.fr": "Salut.\nOui.\n"},
         ("a.en", "a.fr"),
-        ["a.en line 2: empty English"],
+        ["a.en line 2: empty line"],
     ),
     "parallel not utf-8": ({"a.en": "Hi.\n", "a.fr": b"\xff\n"}, ("a.en", "a.fr"), ["a.fr line 1: not UTF-8"]),
     "empty parallel file": ({"a.en": "", "a.fr": ""}, ("a.en", "a.fr"), ["a.en: empty file"]),
@@ -333,21 +339,26 @@ def test_length_filter_counts_words_on_both_sides():
 
 
 def test_fr_to_en_swaps_the_sides(real_pairs):
-    assert orient(real_pairs, "fr", "en") == [(fr, en) for en, fr in real_pairs]
-    assert orient(real_pairs, "en", "fr") == real_pairs
+    assert orient(real_pairs, ("en", "fr"), "fr", "en") == [(fr, en) for en, fr in real_pairs]
+    assert orient(real_pairs, ("en", "fr"), "en", "fr") == real_pairs
+
+
+def test_three_letter_codes_name_the_same_languages_as_two_letter_ones(real_pairs):
+    assert orient(real_pairs, ("eng", "fra"), "fr", "en") == orient(real_pairs, ("en", "fr"), "fra", "eng")
+    assert orient(real_pairs, ("eng", "fra"), "fr", "en") == [(fr, en) for en, fr in real_pairs]
 
 
 @pytest.mark.parametrize("lang, side", [("en", 0), ("fr", 1)])
 def test_autoencoder_pairs_each_distinct_sentence_with_itself(real_pairs, lang, side):
-    pairs = orient(real_pairs, lang, lang)
+    pairs = orient(real_pairs, ("en", "fr"), lang, lang)
     sentences = list(dict.fromkeys(pair[side] for pair in real_pairs))
     assert pairs == [(s, s) for s in sentences]
     assert len(pairs) < len(real_pairs)  # sentences with several translations appear once
 
 
 def test_unknown_language_code_is_a_clear_error():
-    with pytest.raises(CorpusError, match="unknown language code 'de': this corpus has en and fr"):
-        orient([("Hi.", "Salut.")], "en", "de")
+    with pytest.raises(CorpusError, match="no de side: this corpus has en and fr"):
+        orient([("Hi.", "Salut.")], ("en", "fr"), "en", "de")
 
 
 # ---------------------------------------------------------------------------------------------

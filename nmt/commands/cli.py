@@ -15,8 +15,9 @@ import torch
 
 from nmt.checkpoint import CheckpointError
 from nmt.commands.textio import TextFileError
-from nmt.config import ConfigError
+from nmt.config import ConfigError, DataConfig
 from nmt.devices import pick_device
+from nmt.languages import LanguageError, check_bleu_tokenizer
 from nmt.plot import PlotError
 from nmt.search import DEFAULT_BEAM, DEFAULT_LENGTH_PENALTY, SearchOptions
 from nmt.text import CorpusError
@@ -56,6 +57,27 @@ def add_search_options(parser: argparse.ArgumentParser) -> None:
     )
     add_model_options(parser)
     add_search_flags(parser)
+
+
+def add_bleu_tokenize(parser: argparse.ArgumentParser, *, default: str = "") -> None:
+    default = default or (
+        "the one the checkpoint's target language takes: zh for Chinese, ja-mecab/ko-mecab when installed, else 13a"
+    )
+    parser.add_argument(
+        "--bleu-tokenize",
+        metavar="NAME",
+        help=f"sacrebleu's tokenizer for BLEU: 13a, intl, zh, ja-mecab, ko-mecab, char ... (default: {default})",
+    )
+
+
+def bleu_tokenize(args: argparse.Namespace, data: DataConfig) -> str:
+    """--bleu-tokenize, checked, or the tokenizer the checkpoint's target language takes."""
+    if args.bleu_tokenize is None:
+        return data.bleu_tokenizer()
+    try:
+        return check_bleu_tokenizer(args.bleu_tokenize)
+    except LanguageError as e:
+        raise UsageError(str(e)) from None
 
 
 def add_model_options(parser: argparse.ArgumentParser) -> None:

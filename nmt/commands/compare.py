@@ -14,8 +14,9 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from nmt.commands.cli import Exit, OneLineErrorParser, UsageError, run
+from nmt.commands.cli import Exit, OneLineErrorParser, UsageError, add_bleu_tokenize, run
 from nmt.commands.textio import TextFileError, read_lines, read_references
+from nmt.languages import DEFAULT_BLEU_TOKENIZER, LanguageError, bleu_tokenizer, check_bleu_tokenizer, check_code
 from nmt.significance import BOOTSTRAP_SAMPLES, RANDOMIZATION_TRIALS, SEED, Comparison, compare_by_length
 
 
@@ -36,6 +37,10 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
         help=f"approximate randomization trials (default: {RANDOMIZATION_TRIALS})",
     )
     parser.add_argument("--seed", type=int, default=SEED, help=f"the tests' random seed (default: {SEED})")
+    parser.add_argument(
+        "--tgt", metavar="LANG", help="the references' language: picks BLEU's tokenizer (zh for Chinese, ...)"
+    )
+    add_bleu_tokenize(parser, default=f"the --tgt language's, else {DEFAULT_BLEU_TOKENIZER}")
     return parser
 
 
@@ -55,10 +60,25 @@ def compare_files(args: argparse.Namespace) -> int:
         if len(lines) != len(references):
             raise TextFileError(f"{path} has {len(lines)} lines but {args.ref[0]} has {len(references)}")
     comparisons = compare_by_length(
-        systems, references, sources or [], samples=args.samples, trials=args.trials, seed=args.seed
+        systems,
+        references,
+        sources or [],
+        samples=args.samples,
+        trials=args.trials,
+        seed=args.seed,
+        tokenize=_tokenize(args),
     )
     print_comparisons(comparisons)
     return Exit.OK
+
+
+def _tokenize(args: argparse.Namespace) -> str:
+    try:
+        if args.bleu_tokenize:
+            return check_bleu_tokenizer(args.bleu_tokenize)
+        return bleu_tokenizer(check_code(args.tgt, "--tgt")) if args.tgt else DEFAULT_BLEU_TOKENIZER
+    except LanguageError as e:
+        raise UsageError(str(e)) from None
 
 
 def print_comparisons(comparisons: list[Comparison]) -> None:

@@ -15,7 +15,9 @@ from nmt.commands.cli import (
     Exit,
     OneLineErrorParser,
     UsageError,
+    add_bleu_tokenize,
     add_search_options,
+    bleu_tokenize,
     checkpoint_names,
     load_translator,
     report_cut,
@@ -24,7 +26,7 @@ from nmt.commands.cli import (
 )
 from nmt.commands.compare import print_comparisons
 from nmt.config import DataConfig
-from nmt.corpora import Splits, group_by_source, load_corpus
+from nmt.corpora import Splits, group_by_source, load_corpus, read_given
 from nmt.metrics import reconstruction, score
 from nmt.significance import compare_by_length
 from nmt.text import CorpusError
@@ -45,10 +47,12 @@ def mark_first_difference(output: str, reference: str) -> str:
     return output
 
 
-CLI_DOC = """Translate a split of the checkpoint's own corpus and score it.
+CLI_DOC = """Translate a split of the checkpoint's own corpus, or a given test set, and score it.
 
 The split is rebuilt from the data settings and seed stored in the checkpoint, so --split test
 is the very test set held out in training, every reference of each source sentence included.
+--test-files SRC REF scores a standard test set instead, read as training reads given files
+(a source on several lines has several references).
 Prints BLEU, chrF and TER with sacrebleu's signatures; with --reconstruction (autoencoders)
 exact match, token accuracy and BLEU, and the first sentences that came back wrong, with
 their first wrong word in [[...]].
@@ -61,7 +65,14 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     parser.add_argument(
         "--split", choices=("test", "valid", "train"), default="test", help="which split (default: test)"
     )
+    parser.add_argument(
+        "--test-files",
+        nargs=2,
+        metavar=("SRC", "REF"),
+        help="parallel files to score instead of a split: line k of REF translates line k of SRC",
+    )
     parser.add_argument("--corpus", help="where the checkpoint's corpus is now, when it has moved since training")
+    add_bleu_tokenize(parser)
     parser.add_argument(
         "--limit",
         type=int,
@@ -115,15 +126,22 @@ def evaluate_split(args: argparse.Namespace) -> int:
         )
     if args.reconstruction and args.compare:
         raise UsageError("--compare scores translations; an autoencoder's --reconstruction takes no --compare")
-    splits = _splits(data, corpus=args.corpus)
+    tokenize = bleu_tokenize(args, data)
     corpus = args.corpus or data.corpus
-    groups = _split_groups(splits, split=args.split, corpus=corpus)[: args.limit or None]
-    _check_trained_on(splits, trained_on=translator.corpus, corpus=corpus, checkpoint=checkpoint_names(args))
+    if args.test_files:
+        splits = None
+        groups = group_by_source(read_given(args.test_files))[: args.limit or None]
+        what = " + ".join(args.test_files)
+    else:
+        splits = _splits(data, corpus=args.corpus)
+        groups = _split_groups(splits, split=args.split, corpus=corpus)[: args.limit or None]
+        _check_trained_on(splits, trained_on=translator.corpus, corpus=corpus, checkpoint=checkpoint_names(args))
+        what = f"{args.split} split of {corpus}"
     others = [_other(args, options, path, translator) for path in args.compare or []]
     sources = [source for source, _ in groups]
     references = [refs for _, refs in groups]
     print(
-        f"{checkpoint_names(args)}: {args.split} split of {args.corpus or data.corpus} ({data.src}->{data.trg}): "
+        f"{checkpoint_names(args)}: {what} ({data.src}->{data.trg}): "
         f"{len(sources)} sentences, {sum(map(len, references))} references; beam {options.beam}"
     )
     with tqdm(total=len(sources), unit="sentence", disable=None, file=sys.stderr) as progress:
@@ -137,10 +155,11 @@ def evaluate_split(args: argparse.Namespace) -> int:
         for source, output in wrong[: args.examples]:
             print(f"\n  input:          {source}\n  reconstruction: {mark_first_difference(output, source)}")
         return Exit.OK
-    print(score(outputs, references, sources=sources))
+    print(score(outputs, references, sources=sources, tokenize=tokenize))
     if args.report:
-        by_frequency = word_f_by_frequency(outputs, references, (trg for _, trg in splits.train))
-        print(format_report(bleu_by_length(outputs, references, sources), by_frequency))
+        train = (splits or _splits(data, corpus=args.corpus)).train
+        by_frequency = word_f_by_frequency(outputs, references, (trg for _, trg in train), tokenize)
+        print(format_report(bleu_by_length(outputs, references, sources, tokenize), by_frequency))
     if not others:
         for source, output, refs in list(zip(sources, outputs, references))[: args.examples]:
             print(
@@ -153,7 +172,7 @@ def evaluate_split(args: argparse.Namespace) -> int:
         print(f"translating with {path}", file=sys.stderr)
         translations = other.translate_n_best(sources, options, batch_size=args.batch_size)
         systems.append((path, [t.hypotheses[0] for t in translations]))
-    print_comparisons(compare_by_length(systems, references, sources))
+    print_comparisons(compare_by_length(systems, references, sources, tokenize=tokenize))
     if args.report:
         for d in differ_most(sources, references, systems[0][1], systems[1][1], args.examples):
             print(

@@ -54,7 +54,7 @@ def _test_scores(path: Path):
     _check_trained_on(splits, trained_on=translator.corpus, corpus=data.corpus, checkpoint=str(path))
     sources = [source for source, _ in groups]
     outputs = translator.translate(sources, SearchOptions())
-    return score(outputs, [refs for _, refs in groups], sources=sources)
+    return score(outputs, [refs for _, refs in groups], sources=sources, tokenize=data.bleu_tokenizer())
 
 
 if __name__ == "__main__":

@@ -59,6 +59,8 @@ def build_parser(description: str, prog: str | None = None) -> argparse.Argument
             }
             if type(f.default) is bool:
                 kwargs["action"] = argparse.BooleanOptionalAction
+            elif type(f.default) is tuple:  # a pair of files
+                kwargs.update(nargs=2, metavar=("SRC", "TRG"))
             else:
                 kwargs["type"] = type(f.default)
                 kwargs["metavar"] = "|".join(allowed) if allowed else f.name.upper()

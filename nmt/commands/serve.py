@@ -33,6 +33,7 @@ from nmt.commands.cli import (
     run,
     search_options,
 )
+from nmt.languages import same_language
 from nmt.serve.settings import MAX_BEAM, Batching, Limits, Settings
 
 
@@ -82,7 +83,7 @@ def serve(args: argparse.Namespace) -> int:
     for path in args.checkpoint:
         translator = load_translator(args, settings.search, path)
         pair = (translator.config.data.src, translator.config.data.trg)
-        if pair in translators:
+        if any(same_language(pair[0], s) and same_language(pair[1], t) for s, t in translators):
             raise UsageError(f"{path} and another checkpoint both translate {pair[0]}->{pair[1]}; serve one per pair")
         translators[pair] = translator
         print(f"{pair[0]}->{pair[1]}: {path}", flush=True)

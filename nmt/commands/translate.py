@@ -28,7 +28,9 @@ from nmt.commands.cli import (
     Exit,
     OneLineErrorParser,
     UsageError,
+    add_bleu_tokenize,
     add_search_options,
+    bleu_tokenize,
     checkpoint_names,
     load_translator,
     note,
@@ -47,6 +49,7 @@ from nmt.translator import Translation, Translator
 def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     parser = OneLineErrorParser(prog=prog, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_search_options(parser)
+    add_bleu_tokenize(parser)
     parser.add_argument("--input", default=STDIN, help="UTF-8 text, one sentence a line (default: stdin)")
     parser.add_argument("--output", default=STDIN, help="where the translations go (default: stdout)")
     parser.add_argument(
@@ -141,7 +144,8 @@ def translate_file(args: argparse.Namespace) -> int:
     tally.report()
     if references is not None:
         check_reference_count(args.ref, references, tally.lines)
-        print(score(tally.hypotheses, references, sources=tally.sources), file=sys.stderr)
+        tokenize = bleu_tokenize(args, translator.config.data)
+        print(score(tally.hypotheses, references, sources=tally.sources, tokenize=tokenize), file=sys.stderr)
     return Exit.OK
 
 

@@ -33,6 +33,7 @@ from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from starlette.exceptions import HTTPException
 
+from nmt.languages import LanguageError, same_language
 from nmt.search import SearchOptions
 from nmt.serve.batcher import Batcher, Closed, Job, QueueFull
 from nmt.serve.metrics import CONTENT_TYPE, ServiceMetrics
@@ -260,15 +261,20 @@ def _check_size(lines: list[str], limits: Limits) -> None:
 
 
 def _pair(source: str, target: str, translators: Mapping[Pair, Translator]) -> Pair:
-    """The pair asked for; source "auto" means the one source language served for ``target``."""
-    if source == "auto":
-        sources = [s for s, t in translators if t == target]
-        if len(sources) == 1:
-            return sources[0], target
-    if (source, target) in translators:
-        return source, target
+    """The served pair asked for, by any code of its languages (de or deu); source "auto" means
+    the one source language served for ``target``."""
+    matches = [(s, t) for s, t in translators if _same(target, t) and (source == "auto" or _same(source, s))]
+    if len(matches) == 1:
+        return matches[0]
     served = ", ".join(f"{s}->{t}" for s, t in translators)
     raise ApiError(400, f"no model translates {source}->{target}; this server translates {served}")
+
+
+def _same(asked: str, served: str) -> bool:
+    try:
+        return same_language(asked, served)
+    except LanguageError:
+        return False
 
 
 def _options(ask: TranslateRequest, base: SearchOptions, translator: Translator) -> SearchOptions:
