@@ -94,6 +94,14 @@ def test_libretranslates_form_fields_and_auto_source_work(client, en_fr):
     assert response.status_code == 200 and response.json() == {"translatedText": en_fr.translate(["nine"])[0]}
 
 
+def test_any_code_of_the_served_languages_asks_for_the_pair(client, en_fr):
+    for source, target in (("eng", "fra"), ("en", "fra"), ("auto", "fra")):
+        response = client.post("/translate", json={"q": "nine", "source": source, "target": target})
+        assert response.status_code == 200 and response.json() == {"translatedText": en_fr.translate(["nine"])[0]}
+    response = client.post("/translate", json={"q": "nine", "source": "deu", "target": "fr"})
+    assert response.status_code == 400 and "no model translates deu->fr" in response.json()["error"]
+
+
 def test_json_without_its_content_type_is_read_as_json(client, en_fr):
     body = json.dumps({"q": "nine", "source": "en", "target": "fr"})
     response = client.post("/translate", content=body, headers={"Content-Type": "application/x-www-form-urlencoded"})
