@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from nmt.models.dropout import Dropout, dropout
+from nmt.models.dropout import Dropout, dropout, dropout_plain
 
 ELEMENTS = 1 << 20  # the kept fraction's standard deviation is at most 0.0005
 
@@ -56,3 +56,13 @@ def test_a_layer_of_an_odd_number_of_elements_and_bf16_inputs_keep_their_shape_a
 def test_a_probability_outside_zero_to_one_is_refused():
     with pytest.raises(ValueError, match="between 0 and 1"):
         Dropout(1.5)
+
+
+@pytest.mark.parametrize("p", [0.1, 0.5, 0.9])
+@pytest.mark.parametrize("shape", [(7,), (3, 5), (2, 3, 9)])
+def test_the_fast_mask_is_the_plain_one_drawn_from_the_same_random_words(p, shape):
+    x = torch.randn(shape)
+    torch.manual_seed(11)
+    fast = dropout(x, p)
+    torch.manual_seed(11)
+    assert torch.equal(dropout_plain(x, p), fast)

@@ -7,7 +7,8 @@ mask is made that way: an element is kept
 when its 16-bit number clears the threshold for ``p``, i.e. ``p`` is rounded to a multiple of
 1/65,536, and the kept elements are scaled by the inverse of the exact keep probability, so the
 output's expectation is the input. On a GPU ``F.dropout`` is already a fused kernel and is used
-as it is.
+as it is. ``dropout_plain`` computes the same mask one number at a time, for reading first; a
+test holds the two equal.
 """
 
 from __future__ import annotations
@@ -17,6 +18,22 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 _LEVELS = 1 << 16  # the values of one 16-bit random number
+
+
+def dropout_plain(x: Tensor, p: float, training: bool = True) -> Tensor:
+    """``dropout`` spelled out on a CPU: the same random words give the same mask."""
+    if not training or p == 0 or x.device.type != "cpu" or round(p * _LEVELS) >= _LEVELS:
+        return dropout(x, p, training)
+    dropped_levels = round(p * _LEVELS)
+    words = torch.empty((x.numel() + 3) // 4, dtype=torch.int64)
+    words.random_(torch.iinfo(torch.int64).min, None)
+    numbers = []
+    for word in words.tolist():
+        for k in range(4):  # lowest 16 bits first, as a little-endian CPU stores them
+            number = (word >> (16 * k)) & 0xFFFF  # uniform over 0..65,535
+            numbers.append((number + (1 << 15)) % _LEVELS)  # ordered as their int16 reading orders them
+    keep = torch.tensor(numbers[: x.numel()]).view(x.shape) >= dropped_levels  # P(keep) = 1 - dropped / 65,536
+    return torch.where(keep, x, 0.0) * (_LEVELS / (_LEVELS - dropped_levels))
 
 
 def dropout(x: Tensor, p: float, training: bool = True) -> Tensor:
