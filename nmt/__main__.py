@@ -14,6 +14,7 @@ COMMANDS = {
     "evaluate": "translate a held-out split of the model's corpus and score it",
     "compare": "are two systems' scores different? BLEU and chrF with confidence intervals and p-values",
     "average": "average the weights of saved checkpoints",
+    "distill": "a teacher translates its training data: the corpus for a smaller, faster student",
     "export": "write a checkpoint as a model folder to share: safetensors weights, tokenizers, a model card",
     "plot": "draw the learning curves of training runs",
     "fetch": "download a corpus into corpora/",
