@@ -141,13 +141,16 @@ def _toml(config: dict) -> list[str]:
     lines = []
     for section, values in config.items():
         lines.append(f"[{section}]")
-        for name, value in values.items():
-            if isinstance(value, bool):
-                text = "true" if value else "false"
-            elif isinstance(value, str):
-                text = '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
-            else:
-                text = repr(value)
-            lines.append(f"{name} = {text}")
+        lines += [f"{name} = {_toml_value(value)}" for name, value in values.items()]
         lines.append("")
     return lines[:-1]
+
+
+def _toml_value(value) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(value, (list, tuple)):  # given valid / test files
+        return "[" + ", ".join(map(_toml_value, value)) + "]"
+    return repr(value)

@@ -1,8 +1,10 @@
 """nmt export: a model folder (config.json, model.safetensors, tokenizers, a model card) that loads
 without pickle and translates exactly as its checkpoint does, wherever a checkpoint is taken."""
 
+import dataclasses
 import json
 import pickle
+import tomllib
 
 import pytest
 import torch
@@ -10,7 +12,8 @@ from fastapi.testclient import TestClient
 from tiny_checkpoints import TINY_RNN, save_untrained, train_tiny
 
 from nmt.__main__ import main
-from nmt.config import ModelConfig
+from nmt.config import Config, ModelConfig
+from nmt.model_card import _toml
 from nmt.serve.app import create_app
 from nmt.translator import Translator
 
@@ -40,6 +43,16 @@ def test_the_folder_holds_config_weights_tokenizer_and_a_card(folder):
     assert card.startswith("---\nlanguage: [en, fr]\n") and "pipeline_tag: translation" in card
     assert "## Intended use and limitations" in card and "```toml\n[data]" in card
     assert f"BLEU {config['evaluation']['bleu']:.2f}" in card and "nrefs:" in card  # --evaluate's scores
+
+
+def test_the_cards_toml_is_the_training_configuration(checkpoint, folder):
+    card = (folder / "README.md").read_text()
+    toml = card[card.index("```toml\n") + 8 : card.index("```", card.index("```toml\n") + 8)]
+    trained = Translator.from_checkpoint(checkpoint).config
+    assert Config.from_dict(tomllib.loads(toml)) == trained
+    with_files = dataclasses.replace(trained.data, test_files=("test.en", "test.fr"))
+    card_lines = _toml({"data": dataclasses.asdict(with_files)})
+    assert tomllib.loads("\n".join(card_lines))["data"]["test_files"] == ["test.en", "test.fr"]
 
 
 @pytest.mark.parametrize("options", [{}, {"beam_size": 1}, {"n_best": 3, "attention": True}])
