@@ -75,6 +75,15 @@ class DataConfig:
     tokenizer: Literal["word", "spm"] = option("spm", "word (Lang) or spm (SentencePiece)")
     vocab_size: int = option(8000, "SentencePiece pieces, or the cap on a word vocabulary (0: none)", at_least=0)
     spm_model_type: Literal["unigram", "bpe"] = option("unigram")
+    spm_alpha: float = option(
+        0.0,
+        "subword sampling (Kudo 2018): each epoch segments the training sentences anew, sampled with this "
+        "smoothing (unigram; for bpe, the BPE-dropout rate), e.g. 0.1; validation and translation never "
+        "sample (0: off)",
+        at_least=0,
+        at_most=1,
+    )
+    spm_nbest: int = option(64, "with --spm-alpha, sample among this many best segmentations (-1: all)", at_least=-1)
     joint_vocab: bool = option(True, "one tokenizer for both sides")
     min_count: int = option(1, "word tokenizer only: rarer words become <unk>", at_least=1)
     max_len: int = option(50, "longest training sentence, in tokens, either side", at_least=1)
@@ -116,6 +125,10 @@ class DataConfig:
         for name, files in (("--valid-files", self.valid_files), ("--test-files", self.test_files)):
             if files and (len(files) != 2 or not all(isinstance(f, str) and f for f in files)):
                 raise ConfigError(f"{name} takes two file names, source and target, not {list(files)!r}")
+        if self.spm_alpha > 0 and self.tokenizer != "spm":
+            raise ConfigError(
+                f"--spm-alpha {self.spm_alpha} samples SentencePiece segmentations: it needs --tokenizer spm"
+            )
         if 0 < self.vocab_size <= len(SPECIALS):
             raise ConfigError(
                 f"--vocab-size {self.vocab_size}: must be 0 (no cap) or above {len(SPECIALS)}, the special tokens"

@@ -16,7 +16,7 @@ from __future__ import annotations
 import itertools
 import logging
 import random
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -219,35 +219,57 @@ def share_of(indices: Sequence[int], examples: Sequence[Example], share: Share) 
 
 class BatchedData:
     """The training examples, re-bucketed for every epoch from ``seed + epoch``. The latest
-    epoch's batches are kept, so counting them (the progress bar) costs no second bucketing."""
+    epoch's batches are kept, so counting them (the progress bar) costs no second bucketing.
 
-    def __init__(self, examples: Sequence[Example], *, batch_tokens: int, batch_size: int, seed: int):
+    With ``resample`` (subword sampling), each epoch trains on ``resample(epoch)``, a new
+    segmentation of the same pairs that depends on the epoch alone; ``examples`` stays the
+    fixed one."""
+
+    def __init__(
+        self,
+        examples: Sequence[Example],
+        *,
+        batch_tokens: int,
+        batch_size: int,
+        seed: int,
+        resample: Callable[[int], Sequence[Example]] | None = None,
+    ):
         if not examples:
             raise ValueError("no training examples: the corpus is empty after filtering")
         self.examples = examples
         self.batch_tokens = batch_tokens
         self.batch_size = batch_size
         self.seed = seed
-        self._epoch: tuple[int, list[list[int]]] | None = None
+        self.resample = resample
+        self._epoch: tuple[int, Sequence[Example], list[list[int]]] | None = None
+
+    def epoch_examples(self, epoch: int) -> Sequence[Example]:
+        """The examples ``epoch`` trains on."""
+        return self._cached(epoch)[1]
 
     def epoch_batches(self, epoch: int) -> list[list[int]]:
         """The example indices of every batch of ``epoch``, in training order."""
+        return self._cached(epoch)[2]
+
+    def _cached(self, epoch: int):
         if self._epoch is None or self._epoch[0] != epoch:
+            examples = self.resample(epoch) if self.resample else self.examples
             batches = bucket(
-                self.examples,
+                examples,
                 batch_tokens=self.batch_tokens,
                 batch_size=self.batch_size,
                 shuffle=True,
                 seed=self.seed + epoch,
             )
-            self._epoch = (epoch, batches)
-        return self._epoch[1]
+            self._epoch = (epoch, examples, batches)
+        return self._epoch
 
     def batches(self, epoch: int, *, start: int = 0, share: Share = Share()):
         """The updates of ``epoch`` from position ``start`` on (a resumed run skips what it did),
         each as ``share`` computes it."""
+        examples = self.epoch_examples(epoch)
         for indices in self.epoch_batches(epoch)[start:]:
-            yield share_of(indices, self.examples, share)
+            yield share_of(indices, examples, share)
 
 
 def fixed_batches(examples: Sequence[Example], *, batch_tokens: int, batch_size: int) -> list[Batch]:
@@ -258,10 +280,18 @@ def fixed_batches(examples: Sequence[Example], *, batch_tokens: int, batch_size:
     ]
 
 
-def encode_pairs(pairs: Sequence[tuple[str, str]], src_tok, trg_tok, *, max_len: int = 0) -> list[Example]:
+def encode_pairs(
+    pairs: Sequence[tuple[str, str]],
+    src_tok,
+    trg_tok,
+    *,
+    max_len: int = 0,
+    encode: Callable[[object, str], list[int]] = lambda tok, text: tok.encode(text),
+) -> list[Example]:
     """Text pairs -> id pairs; with ``max_len`` > 0, pairs longer in tokens on either side are
-    left out and counted in the log (the corpus's word-count filter cannot see subwords)."""
-    examples = [(src_tok.encode(s), trg_tok.encode(t)) for s, t in pairs]
+    left out and counted in the log (the corpus's word-count filter cannot see subwords).
+    ``encode(tokenizer, text)`` segments a sentence (subword sampling passes its own)."""
+    examples = [(encode(src_tok, s), encode(trg_tok, t)) for s, t in pairs]
     if max_len > 0:
         kept = [(s, t) for s, t in examples if 0 < len(s) <= max_len and len(t) <= max_len]
         if len(kept) < len(examples):

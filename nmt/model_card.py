@@ -42,6 +42,7 @@ def model_card(folder_config: dict[str, Any], parameters: int) -> str:
         "",
         "```python",
         "from nmt import Translator",
+        "",
         'translator = Translator.from_pretrained("THIS_FOLDER")',
         'translator.translate(["..."])',
         "```",

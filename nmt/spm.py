@@ -89,6 +89,11 @@ class SpmTokenizer:
         """Piece ids, without SOS or EOS; characters never seen in training become UNK."""
         return self.processor.encode(text)
 
+    def encode_sampled(self, text: str, *, alpha: float, nbest: int) -> list[int]:
+        """Piece ids of one segmentation of ``text`` drawn at random (subword regularization,
+        Kudo 2018), from the generator ``seed_sampling`` seeds; training only."""
+        return self.processor.encode(text, enable_sampling=True, alpha=alpha, nbest_size=nbest)
+
     def decode(self, ids: Iterable[int]) -> str:
         """Text up to the first EOS; PAD and SOS are skipped, UNK shows as <unk>."""
         return self.processor.decode(content_ids(ids))
@@ -109,6 +114,12 @@ class SpmTokenizer:
         if d.get("kind") != "spm":
             raise ValueError(f"not a SentencePiece tokenizer: kind={d.get('kind')!r}")
         return cls(d["model"], name=d["name"])
+
+
+def seed_sampling(seed: int) -> None:
+    """Seed SentencePiece's own generator, which ``encode_sampled`` draws from: the same seed,
+    the same segmentations, so an epoch's batches can be rebuilt on resume."""
+    sentencepiece.set_random_generator_seed(seed)
 
 
 def _sample(sentences: Sequence[str], limit: int) -> Sequence[str]:

@@ -35,7 +35,7 @@ from nmt.callbacks import (
     StopRule,
 )
 from nmt.checkpoint import load_checkpoint, restore_model, stored_config, tokenizers_from_payload, tokenizers_payload
-from nmt.config import Config, ConfigError, TrainConfig
+from nmt.config import Config, ConfigError, DataConfig, TrainConfig
 from nmt.corpora import Splits
 from nmt.data import BatchedData, Share, encode_pairs, fixed_batches
 from nmt.devices import pick_device
@@ -51,6 +51,7 @@ from nmt.resume import complete, forget_metrics_after, restore_progress, resumed
 from nmt.run_dir import owning
 from nmt.schedules import DeadlineSchedule, InverseSqrtSchedule, PlateauSchedule, TeacherForcingSchedule
 from nmt.search import SearchOptions
+from nmt.spm import SpmTokenizer, seed_sampling
 from nmt.tokenizers import build_tokenizers
 from nmt.tracking import JsonLines, Sink, TensorBoard, WeightsAndBiases
 from nmt.translator import Translator
@@ -209,12 +210,16 @@ class Data:
 
 
 def build_data(splits: Splits, src_tok, trg_tok, config: Config) -> Data:
+    d = config.data
     train_data = _data_checked(
         BatchedData,
-        encode_pairs(splits.train, src_tok, trg_tok, max_len=config.data.max_len),
+        encode_pairs(splits.train, src_tok, trg_tok, max_len=d.max_len),
         batch_tokens=config.train.batch_tokens,
         batch_size=config.train.batch_size,
         seed=config.train.seed,
+        resample=partial(_sampled_segmentation, splits.train, src_tok, trg_tok, d, config.train.seed)
+        if d.spm_alpha > 0
+        else None,
     )
     valid_batches = fixed_batches(
         encode_pairs([(s, t) for s, t in splits.valid if s], src_tok, trg_tok),
@@ -225,8 +230,18 @@ def build_data(splits: Splits, src_tok, trg_tok, config: Config) -> Data:
         train=train_data,
         valid_batches=valid_batches,
         valid_groups=corpora.group_by_source(splits.valid)[: config.train.valid_bleu_sentences],
-        output_ids=target_side_ids(target for _, target in train_data.examples),
+        # a sampled segmentation may use any piece: the output layer then keeps them all
+        output_ids=list(range(len(trg_tok)))
+        if d.spm_alpha > 0
+        else target_side_ids(target for _, target in train_data.examples),
     )
+
+
+def _sampled_segmentation(pairs, src_tok, trg_tok, d: DataConfig, seed: int, epoch: int):
+    """The training pairs of ``epoch`` in a segmentation sampled from ``seed + epoch`` alone."""
+    seed_sampling(seed + epoch)
+    sample = partial(SpmTokenizer.encode_sampled, alpha=d.spm_alpha, nbest=d.spm_nbest)
+    return encode_pairs(pairs, src_tok, trg_tok, max_len=d.max_len, encode=sample)
 
 
 def prepare_model(model, output_ids: list[int], config: Config, device: torch.device, *, trg_vocab: int):
