@@ -68,3 +68,18 @@ def test_a_run_with_subword_sampling_trains_and_translates_deterministically(tmp
 def test_sampling_needs_sentencepiece():
     with pytest.raises(ConfigError, match="--spm-alpha 0.1 samples SentencePiece segmentations"):
         DataConfig(tokenizer="word", spm_alpha=0.1)
+
+
+def test_a_run_stopped_and_resumed_trains_on_the_segmentations_of_the_run_that_did_not_stop(tmp_path):
+    from training_runs import train_losses
+
+    from nmt.commands.train import main
+
+    flags = ["--corpus", "demo", "--vocab-size", "300", "--valid-size", "20", "--test-size", "20", "--spm-alpha"]
+    flags += ["0.1", "--batch-tokens", "0", "--batch-size", "64", "--scheduler", "none", "--threads", "1"]
+    flags += ["--emb-size", "16", "--enc-hidden", "16", "--dec-hidden", "32", "--log-every", "1"]
+    assert main([*flags, "--max-steps", "100", "--run-dir", str(tmp_path / "whole")]) == 0
+    assert main([*flags, "--max-steps", "50", "--run-dir", str(tmp_path / "part")]) == 0
+    assert main([*flags, "--max-steps", "100", "--run-dir", str(tmp_path / "part"), "--resume"]) == 0
+    assert train_losses(tmp_path / "part") == train_losses(tmp_path / "whole")
+    assert len(train_losses(tmp_path / "whole")) == 100
