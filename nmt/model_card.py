@@ -31,7 +31,9 @@ def model_card(folder_config: dict[str, Any], parameters: int) -> str:
         f"# nmt {src}→{trg}: {_architecture(model)}",
         "",
         f"A model for {task}, trained with nmt (`nmt train`) and written by `nmt export`.",
-        f"{parameters / 1e6:.2f}M weights; tokenizer: {_tokenizer(data)}.",
+        f"{parameters / 1e6:.2f}M weights"
+        + (", every matrix stored in int8 with a scale per row" if folder_config.get("int8_weights") else "")
+        + f"; tokenizer: {_tokenizer(data)}.",
         "",
         "## Use",
         "",

@@ -2,7 +2,8 @@
 this package's pickle rules, or any pickle at all.
 
     config.json          format, languages, the model / data / train config, corpus fingerprint
-    model.safetensors    the weights only (safetensors: tensors and names, nothing to execute)
+    model.safetensors    the weights only (safetensors: tensors and names, nothing to execute);
+                         with int8, each matrix as int8 rows and one float scale per row
     source.spm.model     the tokenizers: SentencePiece models as sentencepiece writes them, or a
     target.spm.model     word vocabulary as JSON (source.vocab.json); one file when shared
     README.md            a model card, written from what the checkpoint knows
@@ -29,21 +30,28 @@ from nmt.metrics import Scores
 from nmt.model_card import model_card
 from nmt.version import __version__
 
-FOLDER_FORMAT = 1  # of the folder's layout; a newer one is refused
+FOLDER_FORMAT = 2  # the newest layout this nmt reads (2: int8 weights); a newer one is refused
+SCALE = ".int8_scale"  # beside an int8 matrix NAME, its per-row scales are NAME.int8_scale
 CONFIG, WEIGHTS, CARD = "config.json", "model.safetensors", "README.md"
 TOKENIZER_FILES = {"spm": "{side}.spm.model", "word": "{side}.vocab.json"}
 PROGRESS = ("step", "epoch", "elapsed", "metrics")  # what the card tells of the training; the optimizer stays behind
 
 
-def export(checkpoint: dict[str, Any], out_dir: Path, *, evaluation: Scores | None = None) -> Path:
+def export(checkpoint: dict[str, Any], out_dir: Path, *, evaluation: Scores | None = None, int8: bool = False) -> Path:
     """Write ``checkpoint`` (a loaded checkpoint file) as a model folder at ``out_dir``, which must
-    not exist yet: the folder appears whole or not at all."""
+    not exist yet: the folder appears whole or not at all. ``int8`` stores every weight matrix in
+    int8 (a quarter of the bytes), read back as float matrices rounded to 1/127 of each row's largest
+    weight."""
     if out_dir.exists():
         raise CheckpointError(f"{out_dir} exists already; export into a new folder")
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}-", dir=out_dir.parent))
     try:
         weights, tied = _untied(checkpoint["model"])
+        parameters = sum(t.numel() for t in weights.values())
+        int8_names = [name for name, t in weights.items() if t.is_floating_point() and t.dim() == 2] if int8 else []
+        for name in int8_names:
+            weights[name], weights[name + SCALE] = quantize_rows(weights[name])
         save_file(weights, staging / WEIGHTS, metadata={"format": "pt"})
         tokenizers = {"shared": checkpoint["tokenizers"]["shared"]}
         for side, key in (("source", "src"), ("target", "trg")):
@@ -51,19 +59,20 @@ def export(checkpoint: dict[str, Any], out_dir: Path, *, evaluation: Scores | No
             tokenizers[side] = None if tokenizer is None else _write_tokenizer(tokenizer, staging, side)
         config = {
             "format": "nmt-model",
-            "format_version": FOLDER_FORMAT,
+            "format_version": 2 if int8 else 1,  # a folder without int8 weights stays readable by older nmt
             "nmt_version": __version__,
             "languages": {"source": checkpoint["config"]["data"]["src"], "target": checkpoint["config"]["data"]["trg"]},
             "config": checkpoint["config"],
             "tokenizers": tokenizers,
             "tied_weights": tied,
+            "int8_weights": int8_names,
             "output_ids": checkpoint.get("output_ids"),
             "corpus_fingerprint": checkpoint.get("corpus"),
             "progress": {k: v for k, v in checkpoint.get("progress", {}).items() if k in PROGRESS},
             "evaluation": None if evaluation is None else _scores(evaluation),
         }
         (staging / CONFIG).write_text(json.dumps(config, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-        (staging / CARD).write_text(model_card(config, sum(t.numel() for t in weights.values())), encoding="utf-8")
+        (staging / CARD).write_text(model_card(config, parameters), encoding="utf-8")
         _shareable(staging)
         staging.rename(out_dir)
     except BaseException:
@@ -90,6 +99,8 @@ def load(folder: Path) -> dict[str, Any]:
         )
     try:
         weights = load_file(folder / WEIGHTS)
+        for name in config.get("int8_weights", []):
+            weights[name] = dequantize_rows(weights[name], weights.pop(name + SCALE))
         for alias, name in config["tied_weights"].items():
             weights[alias] = weights[name]
         target = config["tokenizers"]["target"]
@@ -109,6 +120,17 @@ def load(folder: Path) -> dict[str, Any]:
         "corpus": config.get("corpus_fingerprint"),
         "progress": config.get("progress", {}),
     }
+
+
+def quantize_rows(matrix: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(int8 matrix, float32 scale per row): row r is about int8[r] * scale[r], each weight within
+    half a scale step of its value (symmetric: the largest weight of a row maps to +-127)."""
+    scale = matrix.abs().amax(dim=1).float().clamp(min=torch.finfo(torch.float32).tiny) / 127
+    return torch.round(matrix.float() / scale[:, None]).to(torch.int8), scale
+
+
+def dequantize_rows(matrix: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+    return matrix.float() * scale[:, None]
 
 
 def _shareable(folder: Path) -> None:

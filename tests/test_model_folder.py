@@ -12,7 +12,10 @@ from fastapi.testclient import TestClient
 from tiny_checkpoints import TINY_RNN, save_untrained, train_tiny
 
 from nmt.__main__ import main
+from nmt.checkpoint import load_checkpoint
 from nmt.config import Config, ModelConfig
+from nmt.corpora import group_by_source, load_corpus
+from nmt.metrics import score
 from nmt.model_card import _toml
 from nmt.serve.app import create_app
 from nmt.translator import Translator
@@ -119,3 +122,28 @@ def test_the_untrained_rnn_exports_too(tmp_path):
     assert Translator.from_pretrained(tmp_path / "rnn").translate(["nine"], beam_size=1) == Translator.from_checkpoint(
         path
     ).translate(["nine"], beam_size=1)
+
+
+def test_an_int8_folder_holds_a_quarter_of_the_bytes_and_rounds_weights_by_half_a_step(checkpoint, folder, tmp_path):
+    out = tmp_path / "int8"
+    assert main(["export", str(checkpoint), str(out), "--quantize", "int8", "--evaluate"]) == 0
+    config = json.loads((out / "config.json").read_text())
+    assert config["format_version"] == 2 and config["int8_weights"]
+    assert (out / "model.safetensors").stat().st_size < 0.4 * (folder / "model.safetensors").stat().st_size
+    assert "stored in int8" in (out / "README.md").read_text()
+    original = torch.load(checkpoint, weights_only=False)["model"]
+    loaded = load_checkpoint(out)["model"]
+    assert loaded.keys() == original.keys()
+    for name in config["int8_weights"]:
+        step = original[name].abs().amax(dim=1, keepdim=True) / 127
+        assert loaded[name].dtype == torch.float32 and torch.all(
+            (loaded[name] - original[name]).abs() <= step / 2 + 1e-7
+        )
+    rounded = Translator.from_pretrained(out)  # --evaluate scored the rounded weights the folder holds
+    groups = group_by_source(load_corpus(rounded.config.data).test)
+    sources = [source for source, _ in groups]
+    assert config["evaluation"]["bleu"] == pytest.approx(score(rounded.translate(sources), [r for _, r in groups]).bleu)
+
+
+def test_a_folder_without_int8_weights_stays_in_the_first_format(folder):
+    assert json.loads((folder / "config.json").read_text())["format_version"] == 1

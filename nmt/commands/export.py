@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -31,6 +32,12 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     parser.add_argument(
         "--evaluate", action="store_true", help="score the test split (beam 5) and put the scores in the model card"
     )
+    parser.add_argument(
+        "--quantize",
+        choices=["int8"],
+        help="store every weight matrix in int8 with a scale per row: a quarter of the bytes; the weights load "
+        "back rounded, so translations may differ a little from the checkpoint's (--evaluate scores the rounded model)",
+    )
     return parser
 
 
@@ -40,8 +47,12 @@ def main(argv: Sequence[str] | None = None, *, prog: str | None = None) -> int:
 
 def export_checkpoint(args: argparse.Namespace) -> int:
     checkpoint = load_checkpoint(args.checkpoint)
-    evaluation = _test_scores(args.checkpoint) if args.evaluate else None
-    folder = export(checkpoint, args.out_dir, evaluation=evaluation)
+    int8 = args.quantize == "int8"
+    evaluation = None
+    if args.evaluate:
+        with tempfile.TemporaryDirectory() as tmp:  # score what the folder holds: int8's rounded weights too
+            evaluation = _test_scores(export(checkpoint, Path(tmp) / "folder", int8=int8))
+    folder = export(checkpoint, args.out_dir, evaluation=evaluation, int8=int8)
     print(f"{folder}: " + ", ".join(sorted(p.name for p in folder.iterdir())))
     return Exit.OK
 
