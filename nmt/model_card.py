@@ -62,7 +62,7 @@ def model_card(folder_config: dict[str, Any], parameters: int) -> str:
         "The configuration, for `nmt train --config FILE.toml`:",
         "",
         "```toml",
-        *_toml(config),
+        *config_toml(config),
         "```",
         "",
         "## Evaluation",
@@ -140,7 +140,7 @@ def _evaluation(evaluation: dict | None) -> list[str]:
     ]
 
 
-def _toml(config: dict) -> list[str]:
+def config_toml(config: dict) -> list[str]:
     lines = []
     for section, values in config.items():
         lines.append(f"[{section}]")

@@ -94,3 +94,17 @@ def test_outputs_identical_to_the_baselines_are_said_to_be_so_not_given_p_values
     french = [fr for _, fr in sentences]
     result = compare([("a", damaged(french, 3)), ("b", damaged(french, 3))], [[fr] for fr in french])
     assert result.systems[1].identical and "(the same outputs as the first)" in str(result)
+
+
+@pytest.mark.parametrize(
+    "flags, tokenizer", [([], "13a"), (["--tgt", "zh"], "zh"), (["--tgt", "fr", "--bleu-tokenize", "char"], "char")]
+)
+def test_bleus_tokenizer_follows_the_target_language_or_the_flag(files, capsys, flags, tokenizer):
+    args = ["compare", files["worse"], files["better"], "--ref", files["ref"], "--samples", "10", "--trials", "10"]
+    assert main([*args, *flags]) == 0
+    assert f"|tok:{tokenizer}|" in capsys.readouterr().out
+
+
+def test_a_bad_target_language_is_a_usage_error(files, capsys):
+    assert main(["compare", files["worse"], files["better"], "--ref", files["ref"], "--tgt", "french"]) == 2
+    assert "--tgt 'french': not an ISO 639-1 or 639-3 code" in capsys.readouterr().err

@@ -1,6 +1,7 @@
 """Any language pair: codes, columns, scripts, manythings.org archives of other pairs, and given
 validation and test files. The corpora are number words built here, as the demo corpus is."""
 
+import dataclasses
 import hashlib
 import logging
 import re
@@ -16,9 +17,12 @@ from nmt.config import Config, ConfigError, DataConfig, TrainConfig
 from nmt.corpora import column_languages, group_by_source, load_corpus, resolve_corpus
 from nmt.download import fetch
 from nmt.languages import bleu_tokenizer, character_coverage, check_code, same_language, writing_script
+from nmt.specials import UNK as UNK_ID
 from nmt.text import CorpusError
+from nmt.tokenizers import build_tokenizers
 from nmt.training import train
 from nmt.translator import Translator
+from nmt.vocab import Lang
 
 NUMBERS = range(1, 400, 2)
 LETTERS = {"Latn": "[a-z]", "Cyrl": "[а-я]", "Hebr": "[\u05d0-\u05ea]", "Hans": "[\u4e00-\u9fff]"}
@@ -234,21 +238,17 @@ def test_a_pair_in_another_script_trains_translates_and_evaluates(
     assert f"({src}->{trg}): 20 sentences" in out and f"tok:{tokenizer}" in out
 
 
-def test_chinese_subwords_leave_the_rarest_characters_out_of_the_vocabulary(three_scripts, tmp_path, caplog):
+def test_chinese_subwords_leave_the_rarest_characters_out_of_the_vocabulary(three_scripts):
     corpus, data = three_scripts["zh"]
-    config = tiny_config(tmp_path, corpus, "en", "zh", **data)
-    from nmt.tokenizers import build_tokenizers
-
-    pairs = load_corpus(config.data).train
-    tok, _ = build_tokenizers(pairs, config.data)
-    every_character = build_tokenizers(pairs, DataConfig(**{**vars(config.data), "character_coverage": 1.0}))[0]
-    assert tok.decode(tok.encode("三百四十二")) == "三百四十二"
-    assert len(tok.processor) <= len(every_character.processor)
+    cfg = tiny_config("unused", corpus, "en", "zh", **data).data
+    pairs = load_corpus(cfg).train + [("dragon", "龘")]  # a character seen once, among thousands
+    by_script, _ = build_tokenizers(pairs, cfg)
+    every_character, _ = build_tokenizers(pairs, dataclasses.replace(cfg, character_coverage=1.0))
+    assert UNK_ID in by_script.encode("龘") and UNK_ID not in every_character.encode("龘")
+    assert by_script.decode(by_script.encode("三百四十二")) == "三百四十二"  # the common ones keep their pieces
 
 
 def test_the_word_vocabulary_round_trips_every_script(three_scripts):
-    from nmt.vocab import Lang
-
     for sentence in ("триста сорок два", "שלוש מאות ארבעים ושתיים", "三百四十二。", "τριακόσια σαράντα δύο"):
         lang = Lang.build([sentence], name="x")
         assert lang.decode(lang.encode(sentence)) == sentence

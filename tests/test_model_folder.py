@@ -16,7 +16,7 @@ from nmt.checkpoint import load_checkpoint
 from nmt.config import Config, ModelConfig
 from nmt.corpora import group_by_source, load_corpus
 from nmt.metrics import score
-from nmt.model_card import _toml
+from nmt.model_card import config_toml
 from nmt.serve.app import create_app
 from nmt.translator import Translator
 
@@ -54,7 +54,7 @@ def test_the_cards_toml_is_the_training_configuration(checkpoint, folder):
     trained = Translator.from_checkpoint(checkpoint).config
     assert Config.from_dict(tomllib.loads(toml)) == trained
     with_files = dataclasses.replace(trained.data, test_files=("test.en", "test.fr"))
-    card_lines = _toml({"data": dataclasses.asdict(with_files)})
+    card_lines = config_toml({"data": dataclasses.asdict(with_files)})
     assert tomllib.loads("\n".join(card_lines))["data"]["test_files"] == ["test.en", "test.fr"]
 
 

@@ -15,7 +15,7 @@ import torch
 
 from nmt.checkpoint import CheckpointError
 from nmt.commands.textio import TextFileError
-from nmt.config import ConfigError, DataConfig
+from nmt.config import ConfigError
 from nmt.devices import pick_device
 from nmt.languages import LanguageError, check_bleu_tokenizer
 from nmt.plot import PlotError
@@ -70,12 +70,10 @@ def add_bleu_tokenize(parser: argparse.ArgumentParser, *, default: str = "") -> 
     )
 
 
-def bleu_tokenize(args: argparse.Namespace, data: DataConfig) -> str:
-    """--bleu-tokenize, checked, or the tokenizer the checkpoint's target language takes."""
-    if args.bleu_tokenize is None:
-        return data.bleu_tokenizer()
+def bleu_tokenize(args: argparse.Namespace, default: Callable[[], str]) -> str:
+    """--bleu-tokenize, checked, or ``default()``: the tokenizer the target language takes."""
     try:
-        return check_bleu_tokenizer(args.bleu_tokenize)
+        return check_bleu_tokenizer(args.bleu_tokenize) if args.bleu_tokenize else default()
     except LanguageError as e:
         raise UsageError(str(e)) from None
 

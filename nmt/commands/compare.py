@@ -14,9 +14,9 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from nmt.commands.cli import Exit, OneLineErrorParser, UsageError, add_bleu_tokenize, run
+from nmt.commands.cli import Exit, OneLineErrorParser, UsageError, add_bleu_tokenize, bleu_tokenize, run
 from nmt.commands.textio import TextFileError, read_lines, read_references
-from nmt.languages import DEFAULT_BLEU_TOKENIZER, LanguageError, bleu_tokenizer, check_bleu_tokenizer, check_code
+from nmt.languages import DEFAULT_BLEU_TOKENIZER, bleu_tokenizer, check_code
 from nmt.significance import BOOTSTRAP_SAMPLES, RANDOMIZATION_TRIALS, SEED, Comparison, compare_by_length
 
 
@@ -66,19 +66,12 @@ def compare_files(args: argparse.Namespace) -> int:
         samples=args.samples,
         trials=args.trials,
         seed=args.seed,
-        tokenize=_tokenize(args),
+        tokenize=bleu_tokenize(
+            args, lambda: bleu_tokenizer(check_code(args.tgt, "--tgt")) if args.tgt else DEFAULT_BLEU_TOKENIZER
+        ),
     )
     print_comparisons(comparisons)
     return Exit.OK
-
-
-def _tokenize(args: argparse.Namespace) -> str:
-    try:
-        if args.bleu_tokenize:
-            return check_bleu_tokenizer(args.bleu_tokenize)
-        return bleu_tokenizer(check_code(args.tgt, "--tgt")) if args.tgt else DEFAULT_BLEU_TOKENIZER
-    except LanguageError as e:
-        raise UsageError(str(e)) from None
 
 
 def print_comparisons(comparisons: list[Comparison]) -> None:

@@ -28,7 +28,7 @@ from nmt.commands.cli import (
     run,
     search_options,
 )
-from nmt.commands.evaluate import _check_trained_on, _splits
+from nmt.commands.evaluate import check_trained_on, rebuilt_splits
 from nmt.distillation import distill, student_files, teacher_identity
 
 
@@ -65,8 +65,8 @@ def distill_corpus(args: argparse.Namespace) -> int:
     data = translator.config.data
     if data.autoencoder:
         raise UsageError(f"{args.teacher[0]} is an autoencoder: distillation needs a translation model")
-    splits = _splits(data, corpus=args.corpus)
-    _check_trained_on(
+    splits = rebuilt_splits(data, corpus=args.corpus)
+    check_trained_on(
         splits, trained_on=translator.corpus, corpus=args.corpus or data.corpus, checkpoint=args.teacher[0]
     )
     sources = len({source for source, _ in splits.train})

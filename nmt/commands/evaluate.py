@@ -126,16 +126,16 @@ def evaluate_split(args: argparse.Namespace) -> int:
         )
     if args.reconstruction and args.compare:
         raise UsageError("--compare scores translations; an autoencoder's --reconstruction takes no --compare")
-    tokenize = bleu_tokenize(args, data)
+    tokenize = bleu_tokenize(args, data.bleu_tokenizer)
     corpus = args.corpus or data.corpus
     if args.test_files:
         splits = None
         groups = group_by_source(read_given(args.test_files))[: args.limit or None]
         what = " + ".join(args.test_files)
     else:
-        splits = _splits(data, corpus=args.corpus)
-        groups = _split_groups(splits, split=args.split, corpus=corpus)[: args.limit or None]
-        _check_trained_on(splits, trained_on=translator.corpus, corpus=corpus, checkpoint=checkpoint_names(args))
+        splits = rebuilt_splits(data, corpus=args.corpus)
+        groups = split_groups(splits, split=args.split, corpus=corpus)[: args.limit or None]
+        check_trained_on(splits, trained_on=translator.corpus, corpus=corpus, checkpoint=checkpoint_names(args))
         what = f"{args.split} split of {corpus}"
     others = [_other(args, options, path, translator) for path in args.compare or []]
     sources = [source for source, _ in groups]
@@ -157,7 +157,7 @@ def evaluate_split(args: argparse.Namespace) -> int:
         return Exit.OK
     print(score(outputs, references, sources=sources, tokenize=tokenize))
     if args.report:
-        train = (splits or _splits(data, corpus=args.corpus)).train
+        train = (splits or rebuilt_splits(data, corpus=args.corpus)).train
         by_frequency = word_f_by_frequency(outputs, references, (trg for _, trg in train), tokenize)
         print(format_report(bleu_by_length(outputs, references, sources, tokenize), by_frequency))
     if not others:
@@ -194,7 +194,7 @@ def _other(args: argparse.Namespace, options, path: str, first: Translator) -> t
     return path, other
 
 
-def _splits(data: DataConfig, *, corpus: str | None) -> Splits:
+def rebuilt_splits(data: DataConfig, *, corpus: str | None) -> Splits:
     """The corpus's splits, rebuilt as training built them."""
     try:
         splits = load_corpus(dataclasses.replace(data, corpus=corpus) if corpus else data)
@@ -204,7 +204,7 @@ def _splits(data: DataConfig, *, corpus: str | None) -> Splits:
     return splits
 
 
-def _check_trained_on(splits: Splits, *, trained_on: dict | None, corpus: str, checkpoint: str) -> None:
+def check_trained_on(splits: Splits, *, trained_on: dict | None, corpus: str, checkpoint: str) -> None:
     """Refuse a corpus other than the one the checkpoint was trained on (its fingerprint,
     ``trained_on``): its splits would not hold out what they held out in training."""
     if trained_on and splits.fingerprint != trained_on:
@@ -216,7 +216,7 @@ def _check_trained_on(splits: Splits, *, trained_on: dict | None, corpus: str, c
         )
 
 
-def _split_groups(splits: Splits, *, split: str, corpus: str) -> list[tuple[str, list[str]]]:
+def split_groups(splits: Splits, *, split: str, corpus: str) -> list[tuple[str, list[str]]]:
     """(source, its references) of one split."""
     groups = group_by_source(getattr(splits, split))
     if not groups:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from nmt.checkpoint import load_checkpoint
 from nmt.commands.cli import Exit, OneLineErrorParser, run
-from nmt.commands.evaluate import _check_trained_on, _split_groups, _splits
+from nmt.commands.evaluate import check_trained_on, rebuilt_splits, split_groups
 from nmt.metrics import score
 from nmt.model_folder import export
 from nmt.search import SearchOptions
@@ -60,9 +60,9 @@ def export_checkpoint(args: argparse.Namespace) -> int:
 def _test_scores(path: Path):
     translator = Translator.from_checkpoint(path)
     data = translator.config.data
-    splits = _splits(data, corpus=None)
-    groups = _split_groups(splits, split="test", corpus=data.corpus)
-    _check_trained_on(splits, trained_on=translator.corpus, corpus=data.corpus, checkpoint=str(path))
+    splits = rebuilt_splits(data, corpus=None)
+    groups = split_groups(splits, split="test", corpus=data.corpus)
+    check_trained_on(splits, trained_on=translator.corpus, corpus=data.corpus, checkpoint=str(path))
     sources = [source for source, _ in groups]
     outputs = translator.translate(sources, SearchOptions())
     return score(outputs, [refs for _, refs in groups], sources=sources, tokenize=data.bleu_tokenizer())

@@ -144,7 +144,7 @@ def translate_file(args: argparse.Namespace) -> int:
     tally.report()
     if references is not None:
         check_reference_count(args.ref, references, tally.lines)
-        tokenize = bleu_tokenize(args, translator.config.data)
+        tokenize = bleu_tokenize(args, translator.config.data.bleu_tokenizer)
         print(score(tally.hypotheses, references, sources=tally.sources, tokenize=tokenize), file=sys.stderr)
     return Exit.OK
 
