@@ -1,10 +1,12 @@
 """nmt train's options: where each value comes from, what --help says, and the recipes."""
 
 import dataclasses
+import re
 from pathlib import Path
 
 from nmt.commands.options import build_parser, make_config
 from nmt.config import ARCH_DEFAULTS, Config, ModelConfig, TrainConfig
+from nmt.distillation import student_files
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -61,3 +63,17 @@ def test_the_hour_long_transformer_recipe_is_the_12_minute_one_over_an_hour_with
     assert dataclasses.replace(hour.train, time_budget=12, run_dir=twelve.train.run_dir) == twelve.train
     assert dataclasses.replace(hour.model, dropout=twelve.model.dropout) == twelve.model
     assert hour.data == twelve.data
+
+
+def test_the_student_recipe_reads_what_the_pipelines_distillation_writes():
+    student, teacher = recipe("transformer-student-cpu"), recipe("transformer-cpu-1h")
+    script = (ROOT / "recipes" / "distill-en-fr.sh").read_text()
+    folder = Path(re.search(r"nmt distill --teacher (\S+) --run-dir (\S+)", script).group(2))
+    assert f"--teacher {teacher.train.run_dir}/best.pt" in script
+    files = student_files(folder, student.data.src, student.data.trg)
+    assert student.data.corpus == f"{folder}/train.{{lang}}"
+    assert (student.data.valid_files, student.data.test_files) == tuple(
+        tuple(map(str, files[s])) for s in ("valid", "test")
+    )
+    assert (student.model.enc_layers, student.model.dec_layers) == (6, 1)  # deep encoder, shallow decoder
+    assert dataclasses.replace(student.model, enc_layers=3, dec_layers=3) == recipe("transformer-cpu-12min").model
