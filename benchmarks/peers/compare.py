@@ -14,6 +14,11 @@ and by source length. Every result is appended to WORK/results.jsonl, so ``--sys
 runs (say, another nmt recipe) to the same table later in the same session; a figure only
 compares with figures taken on the same machine in the same session.
 
+A model trained already joins the table without training (``--systems nmt --checkpoint
+checkpoints/X/best.pt --name X``, with ``--quantize int8`` for nmt's int8 search), and so does
+its CTranslate2 export (``--systems ctranslate2 --ct2-folder F [--ct2-compute-type int8]
+--checkpoint checkpoints/X/best.pt --name ...``), timed through ``ct2_translate.py``.
+
 Not part of CI: a run takes twice the budget and a few minutes more.
 """
 
@@ -59,6 +64,17 @@ def main() -> None:
         help="the nmt checkout whose train_nmt.py and translate.py run, e.g. a worktree of an earlier "
         "commit as a same-session baseline (default: this one)",
     )
+    parser.add_argument(
+        "--checkpoint",
+        type=Path,
+        help="time this nmt checkpoint, trained already, instead of training one (its updates and tok/s come "
+        "from the metrics.jsonl beside it); give --name too",
+    )
+    parser.add_argument("--quantize", choices=["int8"], help="nmt's translate.py --quantize, both searches")
+    parser.add_argument(
+        "--ct2-folder", type=Path, help="the ctranslate2 system: a folder of nmt export --format ctranslate2"
+    )
+    parser.add_argument("--ct2-compute-type", default="default", help="CTranslate2's compute type, e.g. int8")
     parser.add_argument("--table-only", action="store_true", help="print the table of results.jsonl and stop")
     args = parser.parse_args()
     work = args.work.resolve()
@@ -69,8 +85,10 @@ def main() -> None:
                 record(work, run_opennmt(work, args.venv, args.minutes, test))
             elif system == "nmt":
                 record(work, run_nmt(work, args, test))
+            elif system == "ctranslate2" and args.ct2_folder:
+                record(work, run_ctranslate2(work, args, test))
             else:
-                parser.error(f"unknown system {system!r}: opennmt or nmt")
+                parser.error(f"unknown system {system!r}: opennmt, nmt or ctranslate2 (with --ct2-folder)")
     print_table(work)
 
 
@@ -154,12 +172,16 @@ def run_nmt(work: Path, args: argparse.Namespace, test: dict) -> dict:
     if run.exists():
         subprocess.run(["rm", "-rf", str(run)], check=True)
     nmt_root = args.nmt_root.resolve()
-    budget = f"--corpus eng-fra --time-budget {args.minutes}".split()
-    command = [sys.executable, nmt_root / "train_nmt.py", *budget, "--run-dir", run, *shlex.split(args.nmt_args)]
-    print(f"nmt: {shlex.join(map(str, command))}", flush=True)
-    with open(work / f"{run.name}.log", "w") as out:
-        subprocess.run(command, check=True, stdout=out, stderr=out, cwd=nmt_root)
-    lines = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    checkpoint = args.checkpoint.resolve() if args.checkpoint else run / "best.pt"
+    if args.checkpoint:
+        run.mkdir(parents=True)
+    else:
+        budget = f"--corpus eng-fra --time-budget {args.minutes}".split()
+        command = [sys.executable, nmt_root / "train_nmt.py", *budget, "--run-dir", run, *shlex.split(args.nmt_args)]
+        print(f"nmt: {shlex.join(map(str, command))}", flush=True)
+        with open(work / f"{run.name}.log", "w") as out:
+            subprocess.run(command, check=True, stdout=out, stderr=out, cwd=nmt_root)
+    lines = [json.loads(line) for line in (checkpoint.parent / "metrics.jsonl").read_text().splitlines()]
     train_lines = [line for line in lines if "tokens_per_s" in line]
     result = {
         "system": name,
@@ -169,15 +191,40 @@ def run_nmt(work: Path, args: argparse.Namespace, test: dict) -> dict:
     }
     for search, beam in SEARCHES.items():
         output = run / f"test.{beam}.out"
-        files = ["--checkpoint", run / "best.pt", "--input", work / "data/test.src", "--output", output]
+        files = ["--checkpoint", checkpoint, "--input", work / "data/test.src", "--output", output]
         options = [
             "--beam",
             str(beam),
             "--batch-size",
             "64",
+            *(["--quantize", args.quantize] if args.quantize else []),
             *(shlex.split(args.nmt_translate_args) if beam > 1 else []),
         ]
         seconds = timed([sys.executable, nmt_root / "translate.py", *files, *options], dict(os.environ))
+        hypotheses = output.read_text(encoding="utf-8").splitlines()
+        result[search] = scores(hypotheses, test) | {"sentences_per_s": len(hypotheses) / seconds}
+    return result
+
+
+def run_ctranslate2(work: Path, args: argparse.Namespace, test: dict) -> dict:
+    """A CTranslate2 folder's searches, timed as a whole command (benchmarks/peers/ct2_translate.py);
+    training figures are those of the checkpoint it was exported from, when --checkpoint says which."""
+    name = args.name or f"ctranslate2 {args.ct2_compute_type} {args.ct2_folder.name}"
+    run = work / "runs" / re.sub(r"[^\w.-]+", "_", name)
+    run.mkdir(parents=True, exist_ok=True)
+    lines = []
+    if args.checkpoint:
+        lines = [json.loads(line) for line in (args.checkpoint.parent / "metrics.jsonl").read_text().splitlines()]
+    train_lines = [line for line in lines if "tokens_per_s" in line]
+    result = {
+        "system": name,
+        "updates": max((line["step"] for line in lines if "step" in line), default=0),
+        "trg_tokens_per_s": sum(line["tokens_per_s"] for line in train_lines) / max(1, len(train_lines)),
+    }
+    for search, beam in SEARCHES.items():
+        output = run / f"test.{beam}.out"
+        command = [sys.executable, HERE / "ct2_translate.py", args.ct2_folder, work / "data/test.src", output]
+        seconds = timed([*command, "--beam", str(beam), "--compute-type", args.ct2_compute_type], dict(os.environ))
         hypotheses = output.read_text(encoding="utf-8").splitlines()
         result[search] = scores(hypotheses, test) | {"sentences_per_s": len(hypotheses) / seconds}
     return result
