@@ -77,3 +77,5 @@ def test_the_student_recipe_reads_what_the_pipelines_distillation_writes():
     )
     assert (student.model.enc_layers, student.model.dec_layers) == (6, 1)  # deep encoder, shallow decoder
     assert dataclasses.replace(student.model, enc_layers=3, dec_layers=3) == recipe("transformer-cpu-12min").model
+    rnn = recipe("rnn-student-cpu")
+    assert rnn.data == student.data and rnn.model.emb_size < recipe("rnn-cpu-12min").model.emb_size

@@ -17,7 +17,9 @@ compares with figures taken on the same machine in the same session.
 A model trained already joins the table without training (``--systems nmt --checkpoint
 checkpoints/X/best.pt --name X``, with ``--quantize int8`` for nmt's int8 search), and so does
 its CTranslate2 export (``--systems ctranslate2 --ct2-folder F [--ct2-compute-type int8]
---checkpoint checkpoints/X/best.pt --name ...``), timed through ``ct2_translate.py``.
+--checkpoint checkpoints/X/best.pt --name ...``), timed through ``ct2_translate.py``. When the
+machine was busy while OpenNMT-py trained (``--train-only``), ``--retime`` times its searches
+later.
 
 Not part of CI: a run takes twice the budget and a few minutes more.
 """
@@ -46,6 +48,7 @@ from nmt.tokenizers import build_tokenizers  # noqa: E402
 HERE = Path(__file__).resolve().parent
 OPENNMT_BEAM = ["-length_penalty", "wu", "-alpha", "1.0"]  # as measured in the quality issue
 SEARCHES = {"greedy": 1, "beam 5": 5}
+OPENNMT_ENV = {**os.environ, "TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD": "1"}  # its checkpoints hold an argparse Namespace
 
 
 def main() -> None:
@@ -70,19 +73,33 @@ def main() -> None:
         help="time this nmt checkpoint, trained already, instead of training one (its updates and tok/s come "
         "from the metrics.jsonl beside it); give --name too",
     )
+    parser.add_argument(
+        "--retime",
+        action="store_true",
+        help="opennmt: time the searches of the model trained before in WORK instead of training again (when "
+        "the machine was busy during the first timing)",
+    )
+    parser.add_argument(
+        "--train-only", action="store_true", help="opennmt: train and stop; time it later with --retime"
+    )
     parser.add_argument("--quantize", choices=["int8"], help="nmt's translate.py --quantize, both searches")
     parser.add_argument(
         "--ct2-folder", type=Path, help="the ctranslate2 system: a folder of nmt export --format ctranslate2"
     )
     parser.add_argument("--ct2-compute-type", default="default", help="CTranslate2's compute type, e.g. int8")
+    parser.add_argument(
+        "--chart", type=Path, help="also draw BLEU against sentences/s, every system's greedy and beam 5 a point"
+    )
     parser.add_argument("--table-only", action="store_true", help="print the table of results.jsonl and stop")
     args = parser.parse_args()
     work = args.work.resolve()
     if not args.table_only:
         test = prepare_data(work)
         for system in args.systems.split(","):
-            if system == "opennmt":
-                record(work, run_opennmt(work, args.venv, args.minutes, test))
+            if system == "opennmt" and args.train_only:
+                train_opennmt(work, args.venv, args.minutes, work / "runs" / "opennmt", OPENNMT_ENV)
+            elif system == "opennmt":
+                record(work, run_opennmt(work, args.venv, args.minutes, test, retime=args.retime))
             elif system == "nmt":
                 record(work, run_nmt(work, args, test))
             elif system == "ctranslate2" and args.ct2_folder:
@@ -90,6 +107,8 @@ def main() -> None:
             else:
                 parser.error(f"unknown system {system!r}: opennmt, nmt or ctranslate2 (with --ct2-folder)")
     print_table(work)
+    if args.chart:
+        draw_chart(work, args.chart)
 
 
 def prepare_data(work: Path) -> dict:
@@ -117,16 +136,43 @@ def prepare_data(work: Path) -> dict:
     return test
 
 
-def run_opennmt(work: Path, venv: Path, minutes: float, test: dict) -> dict:
+def run_opennmt(work: Path, venv: Path, minutes: float, test: dict, *, retime: bool = False) -> dict:
     if not (venv / "bin" / "onmt_train").exists():
         sys.exit(f"no OpenNMT-py in {venv}: run bash benchmarks/peers/setup_opennmt.sh first")
     run = work / "runs" / "opennmt"
+    env = OPENNMT_ENV
+    if not retime:
+        train_opennmt(work, venv, minutes, run, env)
+    text = (run / "train.log").read_text()
+    steps = [int(s) for s in re.findall(r"Step (\d+)/", text)]
+    trg_tok_s = [float(trg) for _, trg in re.findall(r"(\d+)/\s*(\d+) tok/s", text)]
+    checkpoints = sorted(run.glob("rnn/model_step_*.pt"), key=lambda p: int(p.stem.rsplit("_", 1)[1]))
+    if not checkpoints:
+        sys.exit(f"OpenNMT-py saved no checkpoint; see {run / 'train.log'}")
+    result = {
+        "system": "OpenNMT-py 3.5.1",
+        "updates": max(steps, default=0),
+        "checkpoint_step": int(checkpoints[-1].stem.rsplit("_", 1)[1]),
+        "trg_tokens_per_s": sum(trg_tok_s) / max(1, len(trg_tok_s)),
+    }
+    for name, beam in SEARCHES.items():
+        output = run / f"test.{beam}.sp"
+        files = ["-model", checkpoints[-1], "-src", work / "data/sp/test.src", "-output", output]
+        options = f"-batch_size 64 -batch_type sents -beam_size {beam} -max_length 100".split()
+        command = [venv / "bin" / "onmt_translate", *files, *options, *(OPENNMT_BEAM if beam > 1 else [])]
+        seconds = timed(command, env)
+        hypotheses = detokenize(work, output.read_text(encoding="utf-8").splitlines())
+        result[name] = scores(hypotheses, test) | {"sentences_per_s": len(hypotheses) / seconds}
+    return result
+
+
+def train_opennmt(work: Path, venv: Path, minutes: float, run: Path, env: dict) -> None:
+    """OpenNMT-py trained for ``minutes`` of wall clock into ``run`` (its log: run/train.log)."""
     if run.exists():
         subprocess.run(["rm", "-rf", str(run)], check=True)
     (run / "rnn").mkdir(parents=True)
     config = run / "opennmt-rnn.yaml"
     config.write_text((HERE / "opennmt-rnn.yaml").read_text().replace("@WORK@", str(work)))
-    env = {**os.environ, "TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD": "1"}  # its checkpoints hold an argparse Namespace
     subprocess.run(
         [venv / "bin" / "onmt_build_vocab", "-config", config, "-n_sample", "-1"],
         check=True,
@@ -143,27 +189,6 @@ def run_opennmt(work: Path, venv: Path, minutes: float, test: dict) -> dict:
         except subprocess.TimeoutExpired:
             process.send_signal(signal.SIGTERM)
             process.wait()
-    text = log.read_text()
-    steps = [int(s) for s in re.findall(r"Step (\d+)/", text)]
-    trg_tok_s = [float(trg) for _, trg in re.findall(r"(\d+)/\s*(\d+) tok/s", text)]
-    checkpoints = sorted(run.glob("rnn/model_step_*.pt"), key=lambda p: int(p.stem.rsplit("_", 1)[1]))
-    if not checkpoints:
-        sys.exit(f"OpenNMT-py saved no checkpoint; see {log}")
-    result = {
-        "system": "OpenNMT-py 3.5.1",
-        "updates": max(steps, default=0),
-        "checkpoint_step": int(checkpoints[-1].stem.rsplit("_", 1)[1]),
-        "trg_tokens_per_s": sum(trg_tok_s) / max(1, len(trg_tok_s)),
-    }
-    for name, beam in SEARCHES.items():
-        output = run / f"test.{beam}.sp"
-        files = ["-model", checkpoints[-1], "-src", work / "data/sp/test.src", "-output", output]
-        options = f"-batch_size 64 -batch_type sents -beam_size {beam} -max_length 100".split()
-        command = [venv / "bin" / "onmt_translate", *files, *options, *(OPENNMT_BEAM if beam > 1 else [])]
-        seconds = timed(command, env)
-        hypotheses = detokenize(work, output.read_text(encoding="utf-8").splitlines())
-        result[name] = scores(hypotheses, test) | {"sentences_per_s": len(hypotheses) / seconds}
-    return result
 
 
 def run_nmt(work: Path, args: argparse.Namespace, test: dict) -> dict:
@@ -298,6 +323,32 @@ def print_table(work: Path) -> None:
                 f"{g['sentences_per_s'] / peer['greedy']['sentences_per_s']:>12.2f}x "
                 f"{b['sentences_per_s'] / peer['beam 5']['sentences_per_s']:>11.2f}x"
             )
+
+
+def draw_chart(work: Path, path: Path) -> None:
+    """BLEU (beam 5 / greedy) against whole-command sentences/s, a marker per search, a colour per system."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    results = [json.loads(line) for line in (work / "results.jsonl").read_text().splitlines()]
+    fig, ax = plt.subplots(figsize=(8, 5.5))
+    for i, r in enumerate(results):
+        colour = f"C{i % 10}"
+        points = [(r[search]["sentences_per_s"], r[search]["bleu"]) for search in SEARCHES]
+        ax.plot(*zip(*points), color=colour, linewidth=0.8, alpha=0.5)
+        for (x, y), (search, marker) in zip(points, (("greedy", "o"), ("beam 5", "s"))):
+            ax.scatter(x, y, color=colour, marker=marker, s=40, label=r["system"] if search == "beam 5" else None)
+    ax.scatter([], [], color="grey", marker="s", label="square: beam 5, circle: greedy")
+    ax.set_xscale("log")
+    ax.set_xlabel("sentences/s, whole command, test split (log scale)")
+    ax.set_ylabel("BLEU, test split, every reference")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=7, loc="lower left")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    print(f"chart: {path}")
 
 
 if __name__ == "__main__":
