@@ -297,6 +297,8 @@ def git_commit(root: Path) -> str:
 
 
 def print_table(work: Path) -> None:
+    if not (work / "results.jsonl").exists():
+        return  # nothing timed yet (--train-only)
     results = [json.loads(line) for line in (work / "results.jsonl").read_text().splitlines()]
     peer = next((r for r in reversed(results) if r["system"].startswith("OpenNMT")), None)
     header = (
