@@ -328,26 +328,46 @@ def print_table(work: Path) -> None:
 
 
 def draw_chart(work: Path, path: Path) -> None:
-    """BLEU (beam 5 / greedy) against whole-command sentences/s, a marker per search, a colour per system."""
+    """BLEU against whole-command sentences/s: a colour per system (its last row when timed twice),
+    a square for beam 5 and a circle for greedy; dotted lines at 3 and 5 times OpenNMT-py's beam 5."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import ScalarFormatter
 
-    results = [json.loads(line) for line in (work / "results.jsonl").read_text().splitlines()]
-    fig, ax = plt.subplots(figsize=(8, 5.5))
+    rows = [json.loads(line) for line in (work / "results.jsonl").read_text().splitlines()]
+    results = list({r["system"]: r for r in rows}.values())  # the last row of each system, in first-seen order
+    fig, ax = plt.subplots(figsize=(10, 5.5))
     for i, r in enumerate(results):
         colour = f"C{i % 10}"
         points = [(r[search]["sentences_per_s"], r[search]["bleu"]) for search in SEARCHES]
         ax.plot(*zip(*points), color=colour, linewidth=0.8, alpha=0.5)
-        for (x, y), (search, marker) in zip(points, (("greedy", "o"), ("beam 5", "s"))):
-            ax.scatter(x, y, color=colour, marker=marker, s=40, label=r["system"] if search == "beam 5" else None)
-    ax.scatter([], [], color="grey", marker="s", label="square: beam 5, circle: greedy")
+        for (x, y), marker in zip(points, ("o", "s")):
+            ax.scatter(x, y, color=colour, marker=marker, s=40)
+        ax.scatter([], [], color=colour, marker="s", label=r["system"])
+    peer = next((r for r in results if r["system"].startswith("OpenNMT")), None)
+    if peer is not None:
+        for times in (3, 5):
+            ax.axvline(times * peer["beam 5"]["sentences_per_s"], color="grey", linestyle=":", linewidth=1)
+            ax.annotate(
+                f"{times}x OpenNMT-py beam 5",
+                (times * peer["beam 5"]["sentences_per_s"], ax.get_ylim()[0]),
+                rotation=90,
+                fontsize=7,
+                color="grey",
+                va="bottom",
+                ha="right",
+            )
     ax.set_xscale("log")
+    ax.xaxis.set_major_formatter(ScalarFormatter())
+    ax.xaxis.set_minor_formatter(ScalarFormatter())
+    ax.tick_params(axis="x", which="minor", labelsize=7)
     ax.set_xlabel("sentences/s, whole command, test split (log scale)")
     ax.set_ylabel("BLEU, test split, every reference")
+    ax.set_title("square: beam 5, circle: greedy", fontsize=9)
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=7, loc="lower left")
+    ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.01, 0.5))
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     print(f"chart: {path}")
