@@ -23,8 +23,9 @@ def main() -> None:
     parser.add_argument(
         "--compute-type", default="default", help="CTranslate2's: default (the folder's), int8, float32"
     )
+    parser.add_argument("--threads", type=int, default=0, help="CTranslate2's intra_threads (0: its own default)")
     args = parser.parse_args()
-    translator = Ct2Translator(args.folder, compute_type=args.compute_type)
+    translator = Ct2Translator(args.folder, compute_type=args.compute_type, threads=args.threads)
     lines = args.input.read_text(encoding="utf-8").splitlines()
     outputs = translator.translate(lines, beam_size=args.beam, max_batch_size=args.batch_size)
     args.output.write_text("".join(line + "\n" for line in outputs), encoding="utf-8")
