@@ -28,9 +28,9 @@ from pathlib import Path
 
 import torch
 
-from nmt.checkpoint import CheckpointError, load_checkpoint
+from nmt.checkpoint import CheckpointError
 from nmt.config import ModelConfig
-from nmt.model_folder import _read_tokenizer, _write_tokenizer
+from nmt.model_folder import read_tokenizer, write_tokenizer
 from nmt.models.shortlist import Shortlisted
 from nmt.models.transformer import Transformer
 from nmt.search import DEFAULT_MAX_LEN_CAP, max_output_length
@@ -60,7 +60,6 @@ def export_ctranslate2(checkpoint: str | Path, out_dir: Path, *, quantize: str |
     if quantize not in (None, *QUANTIZATIONS):
         raise ValueError(f"unknown quantization {quantize!r}: the choice is {', '.join(QUANTIZATIONS)}")
     ctranslate2 = _ctranslate2()
-    loaded = load_checkpoint(checkpoint)
     translator = Translator.from_checkpoint(checkpoint)
     model, output_ids = translator.model, None
     if isinstance(model, Shortlisted):
@@ -81,9 +80,10 @@ def export_ctranslate2(checkpoint: str | Path, out_dir: Path, *, quantize: str |
     staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}-", dir=out_dir.parent))
     try:
         spec.save(str(staging))
-        payload = loaded["tokenizers"]
-        entries = {"source": _write_tokenizer(payload["src"], staging, "source")}
-        entries["target"] = _write_tokenizer(payload["trg"] or payload["src"], staging, "target")
+        entries = {
+            "source": write_tokenizer(translator.src_tok.to_dict(), staging, "source"),
+            "target": write_tokenizer(translator.trg_tok.to_dict(), staging, "target"),
+        }
         languages = {"source": translator.config.data.src, "target": translator.config.data.trg}
         info = {"tokenizers": entries, "languages": languages, "quantize": quantize}
         (staging / TOKENIZERS).write_text(json.dumps(info, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
@@ -171,8 +171,8 @@ class Ct2Translator:
             info = json.loads((folder / TOKENIZERS).read_text(encoding="utf-8"))
         except FileNotFoundError:
             raise CheckpointError(f"{folder}: not a CTranslate2 folder of nmt (no {TOKENIZERS})") from None
-        self.src_tok = tokenizer_from_dict(_read_tokenizer(info["tokenizers"]["source"], folder))
-        self.trg_tok = tokenizer_from_dict(_read_tokenizer(info["tokenizers"]["target"], folder))
+        self.src_tok = tokenizer_from_dict(read_tokenizer(info["tokenizers"]["source"], folder))
+        self.trg_tok = tokenizer_from_dict(read_tokenizer(info["tokenizers"]["target"], folder))
         self.languages = info["languages"]
         self.token_ids = {self.trg_tok.id_to_token(i): i for i in range(len(self.trg_tok))}
         self.translator = _ctranslate2().Translator(

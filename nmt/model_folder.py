@@ -56,7 +56,7 @@ def export(checkpoint: dict[str, Any], out_dir: Path, *, evaluation: Scores | No
         tokenizers = {"shared": checkpoint["tokenizers"]["shared"]}
         for side, key in (("source", "src"), ("target", "trg")):
             tokenizer = checkpoint["tokenizers"][key]
-            tokenizers[side] = None if tokenizer is None else _write_tokenizer(tokenizer, staging, side)
+            tokenizers[side] = None if tokenizer is None else write_tokenizer(tokenizer, staging, side)
         config = {
             "format": "nmt-model",
             "format_version": 2 if int8 else 1,  # a folder without int8 weights stays readable by older nmt
@@ -106,8 +106,8 @@ def load(folder: Path) -> dict[str, Any]:
         target = config["tokenizers"]["target"]
         tokenizers = {
             "shared": config["tokenizers"]["shared"],
-            "src": _read_tokenizer(config["tokenizers"]["source"], folder),
-            "trg": target and _read_tokenizer(target, folder),
+            "src": read_tokenizer(config["tokenizers"]["source"], folder),
+            "trg": target and read_tokenizer(target, folder),
         }
     except (OSError, KeyError, ValueError) as e:
         raise CheckpointError(f"{folder}: damaged model folder ({type(e).__name__}: {e})") from None
@@ -167,7 +167,7 @@ def _untied(state: dict[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor], di
     return weights, tied
 
 
-def _write_tokenizer(tokenizer: dict, folder: Path, side: str) -> dict:
+def write_tokenizer(tokenizer: dict, folder: Path, side: str) -> dict:
     file = TOKENIZER_FILES[tokenizer["kind"]].format(side=side)
     if tokenizer["kind"] == "spm":
         (folder / file).write_bytes(tokenizer["model"])
@@ -177,7 +177,7 @@ def _write_tokenizer(tokenizer: dict, folder: Path, side: str) -> dict:
     return {"kind": tokenizer["kind"], "name": tokenizer["name"], "file": file}
 
 
-def _read_tokenizer(entry: dict, folder: Path) -> dict:
+def read_tokenizer(entry: dict, folder: Path) -> dict:
     path = folder / entry["file"]
     if entry["kind"] == "spm":
         return {"kind": "spm", "name": entry["name"], "model": path.read_bytes()}
