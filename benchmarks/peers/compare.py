@@ -19,7 +19,9 @@ checkpoints/X/best.pt --name X``, with ``--quantize int8`` for nmt's int8 search
 its CTranslate2 export (``--systems ctranslate2 --ct2-folder F [--ct2-compute-type int8]
 --checkpoint checkpoints/X/best.pt --name ...``), timed through ``ct2_translate.py``. When the
 machine was busy while OpenNMT-py trained (``--train-only``), ``--retime`` times its searches
-later.
+later. To train OpenNMT-py beside another training, give each one thread
+(``OMP_NUM_THREADS=1 ... --train-only`` and ``nmt train --threads 1``): torch's default of one
+thread per core put four busy threads on two cores and slowed both about tenfold.
 
 Not part of CI: a run takes twice the budget and a few minutes more.
 """
