@@ -56,6 +56,21 @@ def test_a_clearly_better_system_has_its_scores_intervals_and_a_small_p_value(fi
     assert "BLEU: nrefs:1|bs:1000|seed:12345|" in out and "chrF2: " in out
 
 
+def test_an_empty_line_in_a_reference_file_is_no_reference(sentences, tmp_path, capsys):
+    """Sentences with fewer references than others: their lines of the later files are empty."""
+    french = [fr for _, fr in sentences]
+    second = [damaged(french, 1)[i] if i % 3 == 0 else "" for i in range(len(french))]
+    ref2 = write(tmp_path / "ref2.fr", second)
+    hyp = write(tmp_path / "hyp.fr", damaged(french, 2))
+    assert main(["compare", hyp, hyp, "--ref", write(tmp_path / "ref.fr", french), ref2]) == 0
+    out = capsys.readouterr().out
+    ragged = [[ref] + ([other] if other else []) for ref, other in zip(french, second)]
+    streams = [[r[k] if k < len(r) else None for r in ragged] for k in range(2)]
+    expected = sacrebleu.corpus_bleu(damaged(french, 2), streams)
+    assert expected.score != sacrebleu.corpus_bleu(damaged(french, 2), [french, second]).score
+    assert f"{expected.score:6.2f} ± " in out and "BLEU: nrefs:var|" in out
+
+
 def test_the_p_value_is_small_for_a_real_difference_and_large_for_none(sentences):
     french = [fr for _, fr in sentences]
     refs = [[fr] for fr in french]

@@ -127,8 +127,10 @@ def test_ref_prints_bleu_chrf_and_ter_with_signatures(checkpoint, tmp_path, caps
 
 
 def test_several_reference_files_are_one_multi_reference_set(checkpoint, translator, tmp_path, capsys):
-    wrong = write(tmp_path / "wrong.fr", ["zéro"] * len(LINES))
-    right = write(tmp_path / "right.fr", translator.translate(LINES, beam_size=5))  # the model's own output
+    outputs = translator.translate(LINES, beam_size=5)
+    right = write(tmp_path / "right.fr", outputs)  # the model's own output
+    # an empty line is no reference, but where every file's line is empty, the empty one counts
+    wrong = write(tmp_path / "wrong.fr", ["zéro" if output else "" for output in outputs])
     status, _, err = translate(
         capsys, "--checkpoint", checkpoint, "--input", write(tmp_path / "in.en", LINES), "--ref", wrong, right
     )

@@ -46,12 +46,16 @@ def iter_lines(path: str | Path) -> Iterator[str]:
 
 
 def read_references(paths: Sequence[str]) -> list[list[str]]:
-    """Per input line, its references: line k of every file. The files must have one length."""
+    """Per input line, its references: line k of every file. The files must have one length.
+
+    A set whose sentences have different numbers of references (Tatoeba's) is written as files
+    padded with empty lines, so an empty line is no reference, unless all of a line's are empty
+    (an empty source's): scored as an empty reference, it would pull the brevity penalty down."""
     files = [read_lines(path) for path in paths]
     for path, refs in zip(paths[1:], files[1:]):
         if len(refs) != len(files[0]):
             raise TextFileError(f"{path} has {len(refs)} lines but {paths[0]} has {len(files[0])}")
-    return [list(refs) for refs in zip(*files)]
+    return [[ref for ref in refs if ref.strip()] or list(refs) for refs in zip(*files)]
 
 
 def count_lines(path: str | Path) -> int | None:
