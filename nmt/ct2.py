@@ -33,7 +33,7 @@ from nmt.config import ModelConfig
 from nmt.model_folder import read_tokenizer, write_tokenizer
 from nmt.models.shortlist import Shortlisted
 from nmt.models.transformer import Transformer
-from nmt.search import DEFAULT_MAX_LEN_CAP, max_output_length
+from nmt.search import SearchOptions
 from nmt.specials import EOS, SOS, SPECIALS, UNK
 from nmt.tokenizers import tokenizer_from_dict
 from nmt.translator import Translator
@@ -182,11 +182,11 @@ class Ct2Translator:
     def translate(
         self, lines: Sequence[str], *, beam_size: int = 5, length_penalty: float = 1.0, max_batch_size: int = 64
     ) -> list[str]:
-        """One translation per line. CTranslate2 takes one output limit per call: nmt's limit
-        (1.5 x source + 10, at most the default cap) of the call's longest source."""
+        """One translation per line. CTranslate2 takes one output limit per call: nmt's default
+        limit (SearchOptions.output_limits) of the call's longest source."""
         sources = [self.src_tok.tokens(line) for line in lines]
         longest = max((len(tokens) for tokens in sources), default=0)
-        limit = int(max_output_length(torch.tensor([longest])).clamp(max=DEFAULT_MAX_LEN_CAP))
+        limit = int(SearchOptions().output_limits(torch.tensor([longest]))[0])
         results = self.translator.translate_batch(
             sources,
             beam_size=beam_size,
