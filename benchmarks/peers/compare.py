@@ -341,8 +341,9 @@ def draw_chart(work: Path, path: Path) -> None:
     rows = [json.loads(line) for line in (work / "results.jsonl").read_text().splitlines()]
     results = list({r["system"]: r for r in rows}.values())  # the last row of each system, in first-seen order
     fig, ax = plt.subplots(figsize=(10, 5.5))
+    palette = plt.get_cmap("tab10" if len(results) <= 10 else "tab20")  # no two systems share a colour up to 20
     for i, r in enumerate(results):
-        colour = f"C{i % 10}"
+        colour = palette(i % palette.N)
         points = [(r[search]["sentences_per_s"], r[search]["bleu"]) for search in SEARCHES]
         ax.plot(*zip(*points), color=colour, linewidth=0.8, alpha=0.5)
         for (x, y), marker in zip(points, ("o", "s")):
