@@ -25,7 +25,10 @@ class Encoded:
     outputs: Tensor  # (batch, src_len, enc_out)
     mask: Tensor  # (batch, src_len), True at real tokens, False at padding
     final: Tensor | None = None  # RNN: (batch, layers, n_states, state_size); None for the Transformer
-    keys: Tensor | None = None  # attention keys computed once per sentence, (batch, src_len, key_size)
+    # what the decoder's attention reads of the source, projected once per sentence: the RNN's
+    # keys (batch, src_len, key_size); the Transformer's cross-attention keys and values of
+    # every decoder layer (batch, dec_layers, 2, heads, src_len, d_head)
+    keys: Tensor | None = None
 
     def index_select(self, index: Tensor) -> Encoded:
         """Rows picked by ``index``; beam search uses it once to give each hypothesis a copy."""

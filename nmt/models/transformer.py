@@ -2,8 +2,8 @@
 
     model = Transformer(cfg, src_vocab_size=V, trg_vocab_size=V, shared_vocab=True)
     logits = model(src, src_len, trg_in)             # teacher forcing, every position at once
-    encoded = model.encode(src, src_len)             # search: read the source once,
-    state = model.init_state(encoded)                # project the cross-attention keys once,
+    encoded = model.encode(src, src_len)             # search: read the source and project the
+    state = model.init_state(encoded)                # cross-attention keys / values once,
     logits, state, attn = model.step(prev, state, encoded)  # then one token at a time
 
 Attention runs on ``F.scaled_dot_product_attention``, so fused kernels are used where the hardware
@@ -321,17 +321,14 @@ class KVCache:
 
 @dataclass
 class DecoderState:
-    """What incremental decoding carries from step to step, every tensor batch-first.
+    """What incremental decoding carries from step to step: each layer's self-attention cache.
 
-    The cross-attention keys / values, (batch, heads, src_len, d_head) per layer, are projected
-    from the encoder output once, in ``init_state``, and travel with the state, so ``reorder``
-    must select them too: beam search tiles each sentence into its hypotheses with a
-    ``reorder`` before the first step.
+    The cross-attention keys / values are not here but in ``Encoded.keys``: they are fixed for a
+    sentence, so they travel with the encoder output, which the search selects only when
+    sentences leave the batch, not with the state, which it reorders at every step.
     """
 
     caches: list[KVCache]  # per layer, one position longer after every step
-    cross_keys: list[Tensor]  # fixed for the sentence
-    cross_values: list[Tensor]
 
     @property
     def length(self) -> int:
@@ -339,11 +336,7 @@ class DecoderState:
         return self.caches[0].length
 
     def index_select(self, index: Tensor) -> DecoderState:
-        return DecoderState(
-            [cache.index_select(index) for cache in self.caches],
-            [t.index_select(0, index) for t in self.cross_keys],
-            [t.index_select(0, index) for t in self.cross_values],
-        )
+        return DecoderState([cache.index_select(index) for cache in self.caches])
 
 
 def attention_mask(mask: Tensor) -> Tensor:
@@ -410,13 +403,17 @@ class Transformer(nn.Module):
             nn.init.normal_(embed.weight, mean=0.0, std=d_model**-0.5)
 
     def encode(self, src: Tensor, src_len: Tensor) -> Encoded:
-        """src (batch, src_len) ids, src_len (batch,) -> outputs (batch, src_len, d_model)."""
+        """src (batch, src_len) ids, src_len (batch,) -> outputs (batch, src_len, d_model), and as
+        ``keys`` every decoder layer's cross-attention keys and values of them, projected once per
+        sentence: (batch, dec_layers, 2, heads, src_len, d_head)."""
         mask = src != PAD  # (batch, src_len); from the lengths, it would wait for their copy to the GPU
         attend = attention_mask(mask)
         x = self.dropout(self.src_positions(self.src_embed(src) * self.scale))  # (batch, src_len, d_model)
         for layer in self.encoder_layers:
             x = layer(x, attend)
-        return Encoded(outputs=self.encoder_norm(x), mask=mask)
+        outputs = self.encoder_norm(x)
+        cross = [torch.stack(layer.cross_attn.keys_values(outputs), dim=1) for layer in self.decoder_layers]
+        return Encoded(outputs=outputs, mask=mask, keys=torch.stack(cross, dim=1))
 
     def decode(self, trg_in: Tensor, encoded: Encoded, *, need_weights: bool = False) -> tuple[Tensor, Tensor | None]:
         """Teacher forcing: trg_in (batch, trg_len) -> logits (batch, trg_len, vocab) and, with
@@ -426,7 +423,7 @@ class Transformer(nn.Module):
         weights = None
         for i, layer in enumerate(self.decoder_layers):
             last = i == len(self.decoder_layers) - 1
-            cross_kv = layer.cross_attn.keys_values(encoded.outputs)
+            cross_kv = encoded.keys[:, i].unbind(1)  # keys, values (batch, heads, src_len, d_head)
             x, weights = layer(x, cross_kv, attend, need_weights=need_weights and last)
         return listed_logits(self.generator, self.decoder_norm(x), self.output_rows), weights
 
@@ -444,12 +441,9 @@ class Transformer(nn.Module):
         return self.decode(trg_in, self.encode(src, src_len), need_weights=True)
 
     def init_state(self, encoded: Encoded) -> DecoderState:
-        """Empty self-attention caches, and the cross-attention keys / values of every layer."""
-        cross = [layer.cross_attn.keys_values(encoded.outputs) for layer in self.decoder_layers]
+        """An empty self-attention cache for every layer."""
         return DecoderState(
-            caches=[KVCache.empty(encoded.outputs, heads=self.heads, d_head=self.d_head) for _ in self.decoder_layers],
-            cross_keys=[keys for keys, _ in cross],
-            cross_values=[values for _, values in cross],
+            [KVCache.empty(encoded.outputs, heads=self.heads, d_head=self.d_head) for _ in self.decoder_layers]
         )
 
     def step(
@@ -469,7 +463,7 @@ class Transformer(nn.Module):
         weights = None
         for i, layer in enumerate(self.decoder_layers):
             last = i == len(self.decoder_layers) - 1
-            cross_kv = (state.cross_keys[i], state.cross_values[i])
+            cross_kv = encoded.keys[:, i].unbind(1)
             x, weights = layer(x, cross_kv, attend, cache=state.caches[i], need_weights=need_attention and last)
         logits = listed_logits(self.generator, self.decoder_norm(x), self.output_rows).squeeze(1)  # (batch, vocab)
         return logits, state, None if weights is None else weights.squeeze(1)
