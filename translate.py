@@ -3,7 +3,7 @@
 
 import sys
 
-from nmt.commands.translate import main
+from nmt.__main__ import run
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run("translate"))

@@ -1,5 +1,6 @@
 """The ``nmt`` command: every program under one name, each telling its usage by the name typed."""
 
+import gc
 import importlib
 import subprocess
 import sys
@@ -7,12 +8,23 @@ import sys
 import pytest
 from tiny_checkpoints import ROOT
 
-from nmt.__main__ import COMMANDS, main
+from nmt.__main__ import COMMANDS, main, run
 
 
 def test_every_command_is_a_module_with_a_main():
     for command in COMMANDS:
         assert callable(importlib.import_module(f"nmt.commands.{command}").main)
+
+
+def test_a_command_runs_with_the_garbage_collector_on_after_its_import_paused_it():
+    try:
+        with pytest.raises(SystemExit) as exited:
+            run("translate", ["--beam"], prog="nmt translate")
+        assert exited.value.code == 2  # the command's own argument error: it ran
+        assert gc.isenabled()
+        assert gc.get_freeze_count() > 0  # what the imports made is out of later collections
+    finally:
+        gc.unfreeze()
 
 
 def test_help_lists_every_command_with_what_it_does(capsys):
