@@ -3,7 +3,7 @@
 
 import sys
 
-from nmt.__main__ import run
+from nmt.__main__ import program
 
 if __name__ == "__main__":
-    sys.exit(run("train"))
+    sys.exit(program("train"))

@@ -46,26 +46,30 @@ def main(argv: Sequence[str] | None = None, *, prog: str | None = None) -> int:
     if command not in COMMANDS:
         print(f"{prog}: error: unknown command {command!r}; the commands are {', '.join(COMMANDS)}", file=sys.stderr)
         return 2
-    return run(command, options, prog=f"{prog} {command}")
+    # Imported on demand: translating should not pay for importing the training code, and back.
+    return importlib.import_module(f"nmt.commands.{command}").main(options, prog=f"{prog} {command}")
 
 
-def run(command: str, argv: Sequence[str] | None = None, *, prog: str | None = None) -> int:
-    """Run the command ``nmt.commands.COMMAND`` with ``argv``, importing only its module (translating
-    should not pay for importing the training code, and back).
+def program(command: str | None = None) -> int:
+    """Run as a process of its own: the ``nmt`` console script and ``python -m nmt`` (the command
+    named on the command line), or translate.py and train_nmt.py (``command``).
 
-    The import, torch's included, runs with the garbage collector paused: it makes about 170,000
-    objects and little garbage, and each collection it would trigger scans them all again. What
-    it made lives as long as the program, so it is then frozen out of every later collection
-    (gc.freeze). Together a third of a short command's time goes (1.6 s to 1.05 s for one line).
+    The command's module, torch's included, is imported with the garbage collector paused: the
+    import makes about 170,000 objects and little garbage, and every collection it would trigger
+    scans them all again. They live as long as the process, so they are then frozen out of later
+    collections (gc.freeze). Only a process of its own may freeze: ``main`` called from other
+    Python code does not, as the caller's objects alive then would never be collected.
     """
-    gc.disable()
-    try:
-        module = importlib.import_module(f"nmt.commands.{command}")
-    finally:
-        gc.freeze()
-        gc.enable()
-    return module.main(argv, prog=prog)
+    name = command or (sys.argv[1] if len(sys.argv) > 1 else None)
+    if name in COMMANDS:
+        gc.disable()
+        try:
+            importlib.import_module(f"nmt.commands.{name}")
+        finally:
+            gc.freeze()
+            gc.enable()
+    return importlib.import_module(f"nmt.commands.{command}").main() if command else main()
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(program())

@@ -8,7 +8,7 @@ import sys
 import pytest
 from tiny_checkpoints import ROOT
 
-from nmt.__main__ import COMMANDS, main, run
+from nmt.__main__ import COMMANDS, main, program
 
 
 def test_every_command_is_a_module_with_a_main():
@@ -16,15 +16,22 @@ def test_every_command_is_a_module_with_a_main():
         assert callable(importlib.import_module(f"nmt.commands.{command}").main)
 
 
-def test_a_command_runs_with_the_garbage_collector_on_after_its_import_paused_it():
+def test_the_program_imports_its_command_with_the_collector_paused_then_freezes_what_it_made(monkeypatch):
+    monkeypatch.setattr(sys, "argv", ["nmt", "translate", "--beam"])
     try:
         with pytest.raises(SystemExit) as exited:
-            run("translate", ["--beam"], prog="nmt translate")
+            program()
         assert exited.value.code == 2  # the command's own argument error: it ran
         assert gc.isenabled()
-        assert gc.get_freeze_count() > 0  # what the imports made is out of later collections
+        assert gc.get_freeze_count() > 0  # what the import made is out of later collections
     finally:
         gc.unfreeze()
+
+
+def test_main_called_in_process_freezes_nothing_of_its_callers():
+    with pytest.raises(SystemExit):
+        main(["translate", "--beam"], prog="nmt")
+    assert gc.isenabled() and gc.get_freeze_count() == 0
 
 
 def test_help_lists_every_command_with_what_it_does(capsys):
