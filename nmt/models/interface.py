@@ -31,7 +31,8 @@ class Encoded:
     keys: Tensor | None = None
 
     def index_select(self, index: Tensor) -> Encoded:
-        """Rows picked by ``index``; beam search uses it once to give each hypothesis a copy."""
+        """Rows picked by ``index``: the search gives each hypothesis a copy, and drops the rows of
+        sentences that are done."""
         picked = {
             f.name: None if getattr(self, f.name) is None else getattr(self, f.name).index_select(0, index)
             for f in fields(self)
