@@ -121,7 +121,7 @@ class Translator:
         elif output_vocab == "trained" and all(listed):
             model = Shortlisted(model, sorted(set().union(*listed)))
         if quantize:
-            model = quantize_int8(model)
+            model = quantize_int8(model)  # in place: loaded above for this translator alone
         corpus = checkpoints[0].get("corpus")
         return cls(model, src_tok, trg_tok, device=device, config=config, corpus=corpus, precision=precision)
 

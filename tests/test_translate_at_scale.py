@@ -13,6 +13,7 @@ from nmt.commands.textio import count_lines, iter_lines
 from nmt.config import ModelConfig
 from nmt.data import make_batch
 from nmt.models.shortlist import positions_in_list
+from nmt.quantize import QUANTIZED_LAYERS, quantize_int8
 from nmt.specials import EOS, PAD
 from nmt.translator import Translator
 
@@ -95,6 +96,14 @@ def test_int8_weights_translate_without_a_warning_reaching_the_user(model, tmp_p
         translations = quantized.translate_n_best(LINES, beam_size=3, max_len=6)
     assert [t.source for t in translations] == LINES
     assert any(type(m).__module__.startswith("torch.ao.nn.quantized") for m in quantized.model.modules())
+
+
+def test_int8_replaces_the_layers_of_the_model_it_is_given_instead_of_copying_it(checkpoint):
+    """A copy of the loaded model would only add to the command's start-up."""
+    model = Translator.from_checkpoint(checkpoint).model
+    assert quantize_int8(model) is model
+    assert not [m for m in model.modules() if type(m) in QUANTIZED_LAYERS]
+    assert all(p.dtype == torch.float32 for p in model.parameters())  # what is left: embeddings, norms
 
 
 def test_int8_next_token_distributions_stay_close_to_fp32(checkpoint):
