@@ -26,8 +26,8 @@ QUANTIZED_LAYERS = {nn.Linear, nn.LSTM, nn.GRU}
 
 def quantize_int8(model: nn.Module) -> nn.Module:
     """``model`` itself (on the CPU), in eval mode, its linear and recurrent layers replaced by
-    int8 ones. Not a copy: a model is quantized as it is loaded to translate, and copying it
-    would add to every command's start-up."""
+    int8 ones. Not a copy: a model is quantized as it is loaded to translate, and a copy would
+    keep a second, unused fp32 model in memory until the quantized one was built."""
     if any(p.device.type != "cpu" for p in model.parameters()):
         raise ValueError("int8 quantization runs on the CPU only")
     with warnings.catch_warnings():

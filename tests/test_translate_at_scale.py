@@ -99,7 +99,7 @@ def test_int8_weights_translate_without_a_warning_reaching_the_user(model, tmp_p
 
 
 def test_int8_replaces_the_layers_of_the_model_it_is_given_instead_of_copying_it(checkpoint):
-    """A copy of the loaded model would only add to the command's start-up."""
+    """A copy of the loaded model would only hold a second fp32 model in memory."""
     model = Translator.from_checkpoint(checkpoint).model
     assert quantize_int8(model) is model
     assert not [m for m in model.modules() if type(m) in QUANTIZED_LAYERS]
