@@ -3,9 +3,10 @@ nmt.models.interface, and ``SearchOptions``, the settings every caller passes do
 
 All search a whole batch at once; beam search puts the k hypotheses of every sentence on
 consecutive rows (row b*k + j is beam j of sentence b), so one ``model.step`` serves them all
-and choosing the next beams is a top-k per sentence, with no loop over sentences or beams.
-A Python loop remains over time steps only. A sentence that is done leaves the batch, so the
-cost of a step follows the sentences still being decoded, not the longest one of the batch.
+(reading one copy of a sentence's encoder output for its k beams), and choosing the next beams
+is a top-k per sentence, with no loop over sentences or beams. A Python loop remains over time
+steps only. A sentence that is done leaves the batch, so the cost of a step follows the
+sentences still being decoded, not the longest one of the batch.
 
 A limit on the output, ``max_len``, counts generated tokens with the EOS included; it is an
 int or a (batch,) tensor of per-sentence limits, e.g. ``SearchOptions().output_limits(src_len)``.
@@ -402,15 +403,14 @@ def beam_search(
     longest = int(limit.max())
     encoded = model.encode(src, src_len)
     state = model.init_state(encoded)
-    tile = torch.arange(batch, device=device).repeat_interleave(k)  # (batch*k,)
-    state = model.reorder(state, tile)
-    encoded = encoded.index_select(tile)
+    # every beam gets its own decoder state; the encoder output stays one row per sentence,
+    # which the model's step reads for all k of its beams
+    state = model.reorder(state, torch.arange(batch, device=device).repeat_interleave(k))  # (batch*k,) rows
 
     def penalty(length):
         return ((5.0 + length) / 6.0) ** length_penalty
 
     rank = torch.arange(2 * k, device=device)  # (2k,)
-    beam_rows = torch.arange(k, device=device)  # (k,)
     finished = _Finished(batch=batch, n=n_best, max_steps=longest, device=device)
     # The live sentences: which sentence each is, its limit, whether it is done, and its k
     # hypotheses (row b*k + j of the model's batch is beam j of live sentence b).
@@ -476,7 +476,7 @@ def beam_search(
                 sentence, live_limit, done = sentence[going], live_limit[going], done[going]
                 prev, alive, seqs, beams = prev[going], alive[going], seqs[going], beams[going]
                 attns = None if attns is None else attns[going]
-                encoded = encoded.index_select((going[:, None] * k + beam_rows).view(-1))
+                encoded = encoded.index_select(going)
         prev = prev.view(-1)
         state = model.reorder(state, beams.view(-1))  # one reorder both follows the beams and drops the done
     return _collect(

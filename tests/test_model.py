@@ -8,6 +8,7 @@ from nmt.data import make_batch
 from nmt.loss import sequence_loss
 from nmt.models.attention import BahdanauAttention
 from nmt.models.seq2seq import RNNSeq2Seq
+from nmt.quantize import quantize_int8
 from nmt.specials import PAD, SOS
 
 VOCAB = 30
@@ -107,6 +108,30 @@ def test_attention_gives_no_weight_to_padding_and_sums_to_one():
     assert context.shape == (2, 6)
     assert weights[0, 2:].abs().max() == 0
     torch.testing.assert_close(weights.sum(1), torch.ones(2))
+
+
+@pytest.mark.parametrize("attention", ["bahdanau", "none"])
+@pytest.mark.parametrize("quantize", [None, "int8"])
+@torch.no_grad()
+def test_the_beams_of_a_sentence_read_one_copy_of_its_source(attention, quantize):
+    """Beam search keeps one encoder row per sentence for its k beams: each step equals the one
+    that reads a copy of the source per beam."""
+    model = tiny(attention=attention)
+    if quantize:
+        model = quantize_int8(model)
+    b = make_batch(examples(n=3))
+    encoded = model.encode(b.src, b.src_len)
+    beams = torch.arange(3).repeat_interleave(4)  # four beams per sentence, on consecutive rows
+    shared, copied = (model.reorder(model.init_state(encoded), beams) for _ in range(2))
+    prev = torch.randint(4, VOCAB, (12, 5))
+    for t in range(5):
+        logits, shared, weights = model.step(prev[:, t], shared, encoded)
+        expected, copied, expected_weights = model.step(prev[:, t], copied, encoded.index_select(beams))
+        torch.testing.assert_close(logits, expected, rtol=0, atol=1e-5)
+        if attention == "none":
+            assert weights is None and expected_weights is None
+        else:
+            torch.testing.assert_close(weights, expected_weights, rtol=0, atol=1e-6)
 
 
 @pytest.mark.parametrize("attention", ["bahdanau", "none"])

@@ -88,9 +88,12 @@ class TinyGRU(nn.Module):
 
     def step(self, prev, state, encoded, *, need_attention=False):
         h = self.cell(self.trg_emb(prev), state)  # (rows, hidden)
-        scores = (encoded.outputs @ h[:, :, None]).squeeze(2).masked_fill(~encoded.mask, float("-inf"))
-        weights = scores.softmax(-1)  # (rows, S)
-        context = (weights[:, :, None] * encoded.outputs).sum(1)  # (rows, hidden)
+        sources, S, hidden = encoded.outputs.shape
+        queries = h.view(sources, -1, hidden)  # (sources, rows // sources, hidden): the rows reading each source
+        scores = (queries @ encoded.outputs.transpose(1, 2)).masked_fill(~encoded.mask[:, None], float("-inf"))
+        weights = scores.softmax(-1)  # (sources, rows // sources, S)
+        context = (weights @ encoded.outputs).view(-1, hidden)  # (rows, hidden)
+        weights = weights.view(-1, S)  # (rows, S)
         # sharpened, so that greedy and beam search disagree often enough to be worth testing
         logits = 3 * self.out(torch.cat([h, context], -1))  # (rows, vocab)
         logits[:, EOS] += self.eos_bias

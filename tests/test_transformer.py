@@ -137,6 +137,26 @@ def test_reorder_before_the_first_step_tiles_sentences_into_beams():
     torch.testing.assert_close(logits, direct[index], rtol=0, atol=1e-6)
 
 
+@torch.no_grad()
+def test_the_beams_of_a_sentence_read_one_copy_of_its_source():
+    """Beam search keeps one encoder row per sentence for its k beams: each step, logits and
+    attention alike, equals the one that reads a copy of the source per beam."""
+    model = make_model()
+    src, src_len, trg_in = random_batch(batch=3)
+    encoded = model.encode(src, src_len)
+    beams = torch.arange(3).repeat_interleave(4)  # four beams per sentence, on consecutive rows
+    shared = model.reorder(model.init_state(encoded), beams)
+    copied = model.reorder(model.init_state(encoded), beams)
+    prev = torch.randint(4, VOCAB, (12, trg_in.size(1)))
+    for t in range(trg_in.size(1)):
+        logits, shared, weights = model.step(prev[:, t], shared, encoded, need_attention=True)
+        expected, copied, expected_weights = model.step(
+            prev[:, t], copied, encoded.index_select(beams), need_attention=True
+        )
+        torch.testing.assert_close(logits, expected, rtol=0, atol=1e-5)
+        torch.testing.assert_close(weights, expected_weights, rtol=0, atol=1e-6)
+
+
 def test_tied_embeddings():
     shared = make_model(shared_vocab=True)
     assert shared.generator.weight is shared.trg_embed.weight

@@ -19,15 +19,24 @@ class BahdanauAttention(nn.Module):
         return self.key_proj(values)
 
     def forward(self, query: Tensor, keys: Tensor, values: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
-        """query (batch, query_size), keys (batch, src_len, hidden) from project_keys,
+        """query (rows, query_size), keys (batch, src_len, hidden) from project_keys,
         values (batch, src_len, key_size), mask (batch, src_len) True at real tokens
-        -> context (batch, key_size), weights (batch, src_len)"""
-        weights = self.weights(query, keys, mask)
-        context = torch.bmm(weights[:, None, :], values).squeeze(1)  # (batch, key_size)
+        -> context (rows, key_size), weights (rows, src_len).
+
+        rows is a multiple of batch: ``rows // batch`` consecutive queries read each source (the
+        hypotheses of one sentence in beam search), which is then not copied once per query.
+        """
+        weights = self.weights(query, keys, mask)  # (rows, src_len)
+        per_source = weights.view(keys.size(0), -1, keys.size(1))  # (batch, rows // batch, src_len)
+        context = torch.bmm(per_source, values).flatten(0, 1)  # (rows, key_size)
         return context, weights
 
     def weights(self, query: Tensor, keys: Tensor, mask: Tensor) -> Tensor:
-        """The attention alone, (batch, src_len): training gathers the contexts of all positions
-        in one product afterwards (RNNDecoder._teacher_forced)."""
-        scores = self.energy(torch.tanh(self.query_proj(query)[:, None, :] + keys)).squeeze(2)  # (batch, src_len)
-        return torch.softmax(scores.masked_fill(~mask, float("-inf")), dim=1)  # padding gets exactly 0
+        """The attention alone, (rows, src_len), queries (rows, query_size) grouped as in
+        ``forward``: training gathers the contexts of all positions in one product afterwards
+        (RNNDecoder._teacher_forced)."""
+        batch, src_len, hidden = keys.shape
+        query = self.query_proj(query).view(batch, -1, 1, hidden)  # (batch, rows // batch, 1, hidden)
+        scores = self.energy(torch.tanh(query + keys[:, None])).squeeze(-1)  # (batch, rows // batch, src_len)
+        weights = torch.softmax(scores.masked_fill(~mask[:, None], float("-inf")), dim=-1)  # padding gets exactly 0
+        return weights.view(-1, src_len)

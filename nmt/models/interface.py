@@ -31,8 +31,9 @@ class Encoded:
     keys: Tensor | None = None
 
     def index_select(self, index: Tensor) -> Encoded:
-        """Rows picked by ``index``: the search gives each hypothesis a copy, and drops the rows of
-        sentences that are done."""
+        """Rows picked by ``index``: the search drops the rows of sentences that are done, and
+        sampling gives each of a sentence's samples a copy (beam search's hypotheses of a sentence
+        share one, as ``Seq2SeqModel.step`` allows)."""
         picked = {
             f.name: None if getattr(self, f.name) is None else getattr(self, f.name).index_select(0, index)
             for f in fields(self)
@@ -54,6 +55,9 @@ class Seq2SeqModel(Protocol):
     ) -> tuple[Tensor, object, Tensor | None]:
         """prev (batch,) previous tokens -> logits (batch, vocab), next state, and the
         attention over the source (batch, src_len), or None for a model without attention.
+        ``encoded`` may hold fewer rows, a divisor of batch: then ``batch // rows`` consecutive
+        rows read each of its sources (beam search's hypotheses of one sentence), and it is not
+        copied for each of them.
         A model whose attention costs extra to report may give None unless ``need_attention``.
         The state passed in may be updated in place: a state is stepped once."""
 

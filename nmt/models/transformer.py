@@ -195,9 +195,10 @@ class DecoderLayer(nn.Module):
         Incremental: x is one new position (batch, 1, d_model); its self-attention keys / values
         are appended to ``cache``, which holds the earlier ones, and it sees them all.
 
-        cross_kv: the cross-attention keys / values of the encoder output (batch, heads,
-        src_len, d_head); src_mask (batch, 1, 1, src_len). Returns the new x and, with
-        ``need_weights``, the cross-attention weights (batch, len, src_len).
+        cross_kv: the cross-attention keys / values of the encoder output (sources, heads,
+        src_len, d_head), where batch is a multiple of sources and ``batch // sources``
+        consecutive rows of x read each source; src_mask (sources, 1, 1, src_len). Returns the
+        new x and, with ``need_weights``, the cross-attention weights (batch, len, src_len).
         """
         h = self.self_attn_residual.sublayer_input(x)
         start = 0 if cache is None else cache.length  # the position of x's first row
@@ -209,8 +210,13 @@ class DecoderLayer(nn.Module):
         x = self.self_attn_residual(x, y)
 
         h = self.cross_attn_residual.sublayer_input(x)
-        y, weights = self.cross_attn(h, *cross_kv, mask=src_mask, need_weights=need_weights)
-        x = self.cross_attn_residual(x, y)
+        # Several rows may read one source (the hypotheses of a sentence in beam search): each
+        # source's rows become its queries, so its keys and values are not copied per row.
+        queries = h.reshape(cross_kv[0].size(0), -1, h.size(-1))  # (sources, rows // sources * len, d_model)
+        y, weights = self.cross_attn(queries, *cross_kv, mask=src_mask, need_weights=need_weights)
+        x = self.cross_attn_residual(x, y.view_as(h))
+        if weights is not None:
+            weights = weights.reshape(*h.shape[:2], -1)  # (rows, len, src_len)
 
         x = self.ff_residual(x, self.ff(self.ff_residual.sublayer_input(x)))
         return x, weights
