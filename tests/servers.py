@@ -26,7 +26,9 @@ class Server:
                 stderr=stderr,
                 text=True,
             )
+        self.banner = []  # what it printed before it listened
         for line in self.process.stdout:
+            self.banner.append(line.rstrip("\n"))
             if line.startswith("serving at "):
                 self.url = line.split()[2]
                 break

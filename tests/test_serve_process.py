@@ -87,6 +87,18 @@ def test_sigterm_with_requests_waiting_answers_them_all_and_exits_0(checkpoint, 
         server.translate("nine")
 
 
+def test_the_search_leaves_a_core_to_the_http_side_unless_told_its_threads(checkpoint, tmp_path):
+    torch_default = subprocess.run(
+        [sys.executable, "-c", "import torch; print(torch.get_num_threads())"], capture_output=True, text=True
+    )
+    expected = max(1, int(torch_default.stdout) - 1)
+    for flags, threads in (((), expected), (("--threads", "2"), 2)):
+        server = Server([checkpoint], tmp_path / "stderr", *flags)
+        assert f"searching on {threads} CPU thread(s) (--threads)" in server.banner
+        assert server.translate("I am cold.")[0] == 200
+        assert server.stop() == 0
+
+
 def test_a_port_already_taken_is_one_line(checkpoint, tmp_path):
     server = Server([checkpoint], tmp_path / "stderr")
     try:

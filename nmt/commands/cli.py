@@ -78,7 +78,7 @@ def bleu_tokenize(args: argparse.Namespace, default: Callable[[], str]) -> str:
         raise UsageError(str(e)) from None
 
 
-def add_model_options(parser: argparse.ArgumentParser) -> None:
+def add_model_options(parser: argparse.ArgumentParser, *, threads_default: str = "torch's choice") -> None:
     """How to run a loaded model: quantized, in which precision, over which outputs, where."""
     parser.add_argument(
         "--quantize",
@@ -105,7 +105,7 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
         "--device", default="auto", help="cpu, cuda, cuda:1, or auto: cuda when there is one (default: auto)"
     )
     parser.add_argument(
-        "--threads", type=int, metavar="N", help="CPU threads for the model's arithmetic (default: torch's choice)"
+        "--threads", type=int, metavar="N", help=f"CPU threads for the model's arithmetic (default: {threads_default})"
     )
 
 

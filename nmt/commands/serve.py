@@ -23,6 +23,8 @@ import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
+import torch
+
 from nmt.commands.cli import (
     Exit,
     OneLineErrorParser,
@@ -34,7 +36,7 @@ from nmt.commands.cli import (
     search_options,
 )
 from nmt.languages import same_language
-from nmt.serve.settings import MAX_BEAM, Batching, Limits, Settings
+from nmt.serve.settings import MAX_BEAM, Batching, Limits, Settings, search_threads
 
 
 def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
@@ -50,7 +52,7 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     parser.add_argument(
         "--port", type=int, default=8000, help="the port to listen on; 0 picks a free one (default: 8000)"
     )
-    add_model_options(parser)
+    add_model_options(parser, threads_default="one fewer than torch's choice, at least 1, leaving a core to HTTP")
     add_search_flags(parser)
     service = parser.add_argument_group("service")
     for cls in (Batching, Limits):
@@ -79,6 +81,8 @@ def serve(args: argparse.Namespace) -> int:
     except ImportError as e:
         raise UsageError(f'nmt serve needs the serve extra ({e.name} is missing): pip install -e ".[serve]"') from None
     settings = _settings(args)
+    if args.threads is None:
+        args.threads = search_threads(torch.get_num_threads())
     translators = {}
     for path in args.checkpoint:
         translator = load_translator(args, settings.search, path)
@@ -87,6 +91,7 @@ def serve(args: argparse.Namespace) -> int:
             raise UsageError(f"{path} and another checkpoint both translate {pair[0]}->{pair[1]}; serve one per pair")
         translators[pair] = translator
         print(f"{pair[0]}->{pair[1]}: {path}", flush=True)
+    print(f"searching on {torch.get_num_threads()} CPU thread(s) (--threads)", flush=True)
     listening = _listen(args.host, args.port)
     host, port = listening.getsockname()[:2]
     print(f"serving at http://{host}:{port} (the page: /, the API: /docs)", flush=True)

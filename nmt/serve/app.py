@@ -74,7 +74,9 @@ class ApiError(Exception):
 
 def create_app(translators: Mapping[Pair, Translator], settings: Settings | None = None) -> FastAPI:
     """The service over ``translators``, one per language pair. The batcher starts and stops
-    with the app (its lifespan), so a test client must be used as a context manager."""
+    with the app (its lifespan), so a test client must be used as a context manager. torch's
+    thread count is the caller's to set: ``nmt serve`` leaves a core to HTTP
+    (``nmt.serve.settings.search_threads``)."""
     settings = settings or Settings()
     metrics = ServiceMetrics()
     described = [_describe(pair, translator) for pair, translator in translators.items()]

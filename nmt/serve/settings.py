@@ -12,6 +12,15 @@ from nmt.translator import BATCH_SIZE
 MAX_BEAM = 16  # what a request may ask: a wider beam costs a client little to ask and the server much to search
 
 
+def search_threads(torch_default: int) -> int:
+    """The CPU threads the search gets when ``--threads`` is not given: one fewer than torch
+    would take, at least one. The HTTP side (the event loop reading requests and writing
+    answers) needs a core too; with every core in the search's thread pool, one client's
+    requests on a 2-core CPU were answered at half to three quarters of the rate, though a
+    saturated RNN server did more (docs/experiments.rst, "Serving")."""
+    return max(1, torch_default - 1)
+
+
 def setting(default, help: str, metavar: str = "N"):
     return field(default=default, metadata={"help": help, "metavar": metavar})
 
