@@ -32,4 +32,5 @@ def quantize_int8(model: nn.Module) -> nn.Module:
         raise ValueError("int8 quantization runs on the CPU only")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # torch.ao.quantization's deprecation notices, said above
-        return torch.ao.quantization.quantize_dynamic(model, QUANTIZED_LAYERS, dtype=torch.qint8, inplace=True)
+        quantized = torch.ao.quantization.quantize_dynamic(model, QUANTIZED_LAYERS, dtype=torch.qint8, inplace=True)
+    return quantized.eval()  # the int8 layers it puts in are new modules, made in training mode

@@ -101,7 +101,8 @@ def test_int8_weights_translate_without_a_warning_reaching_the_user(model, tmp_p
 def test_int8_replaces_the_layers_of_the_model_it_is_given_instead_of_copying_it(checkpoint):
     """A copy of the loaded model would only hold a second fp32 model in memory."""
     model = Translator.from_checkpoint(checkpoint).model
-    assert quantize_int8(model) is model
+    assert quantize_int8(model.train()) is model
+    assert not any(m.training for m in model.modules())
     assert not [m for m in model.modules() if type(m) in QUANTIZED_LAYERS]
     assert all(p.dtype == torch.float32 for p in model.parameters())  # what is left: embeddings, norms
 
