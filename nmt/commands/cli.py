@@ -107,13 +107,6 @@ def add_model_options(parser: argparse.ArgumentParser, *, threads_default: str =
     parser.add_argument(
         "--threads", type=int, metavar="N", help=f"CPU threads for the model's arithmetic (default: {threads_default})"
     )
-    parser.add_argument(
-        "--workers",
-        type=int,
-        metavar="N",
-        help="on the CPU, batches searched at once, each on its share of the threads; the translations are the "
-        "same (default: one per thread, as many as there are batches)",
-    )
 
 
 def add_search_flags(parser: argparse.ArgumentParser) -> None:
@@ -186,8 +179,6 @@ def load_translator(
         if args.threads < 1:
             raise UsageError(f"--threads must be at least 1, not {args.threads}")
         torch.set_num_threads(args.threads)
-    if args.workers is not None and args.workers < 1:
-        raise UsageError(f"--workers must be at least 1, not {args.workers}")
     try:
         translator = Translator.from_checkpoint(
             args.checkpoint if checkpoint is None else checkpoint,
@@ -195,7 +186,6 @@ def load_translator(
             quantize=args.quantize,
             precision=args.precision,
             output_vocab=args.output_vocab,
-            workers=args.workers,
         )
     except CheckpointError:
         raise
