@@ -25,9 +25,10 @@ from nmt.models.ensemble import Ensemble
 from nmt.models.shortlist import Shortlisted
 from nmt.precision import Precision, PrecisionName
 from nmt.quantize import quantize_int8
-from nmt.search import SearchOptions, greedy, search
+from nmt.search import Hypotheses, SearchOptions, greedy, search
 from nmt.specials import EOS, UNK
 from nmt.text import normalize
+from nmt.workers import in_order, workers_for
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +56,7 @@ class Translator:
         config=None,
         corpus=None,
         precision: PrecisionName = "fp32",
+        workers: int | None = 1,
     ):
         self.model = model.eval()
         # a Shortlisted model searches in positions of its list; translations give token ids
@@ -65,6 +67,10 @@ class Translator:
         self.device = torch.device(device)
         self.config = config
         self.corpus = corpus  # the fingerprint of the corpus it was trained on (nmt.corpora.fingerprint)
+        if workers is not None and workers < 1:
+            raise ValueError(f"at least one worker searches, not {workers}")
+        # processes searching batches side by side on the CPU (nmt.workers); None: one per CPU thread
+        self.workers = workers
 
     @classmethod
     def from_checkpoint(
@@ -75,14 +81,16 @@ class Translator:
         quantize: str | None = None,
         precision: PrecisionName = "fp32",
         output_vocab: str = "trained",
+        workers: int | None = 1,
     ) -> Translator:
         """The model of a checkpoint file, or an ensemble of several (``path`` a list), which
         must share their tokenizers; with ``quantize="int8"``, its CPU int8 twin (nmt.quantize);
         with ``precision`` bf16 or fp16, run under autocast. ``output_vocab="trained"`` keeps
         only the output tokens the checkpoints list as seen on the target side in training
         (nmt.models.shortlist; all of them for checkpoints that list none), ``"full"`` every
-        token, which only models trained over every token can do. The config and corpus are the
-        first checkpoint's."""
+        token, which only models trained over every token can do. ``workers``: how many processes
+        search batches side by side on the CPU (nmt.workers; None: one per CPU thread). The
+        config and corpus are the first checkpoint's."""
         if quantize and precision != "fp32":
             raise ValueError(f"int8 quantization and {precision} do not mix; choose one")
         if quantize not in (None, "int8"):
@@ -123,7 +131,9 @@ class Translator:
         if quantize:
             model = quantize_int8(model)  # in place: loaded above for this translator alone
         corpus = checkpoints[0].get("corpus")
-        return cls(model, src_tok, trg_tok, device=device, config=config, corpus=corpus, precision=precision)
+        return cls(
+            model, src_tok, trg_tok, device=device, config=config, corpus=corpus, precision=precision, workers=workers
+        )
 
     @classmethod
     def from_pretrained(cls, folder: str | Path, device: str | torch.device = "cpu", **options) -> Translator:
@@ -158,7 +168,6 @@ class Translator:
         """The best translation of every line; arguments as for ``translate_n_best``."""
         return [t.hypotheses[0] for t in self.translate_n_best(lines, options, **changes)]
 
-    @torch.inference_mode()
     def translate_n_best(
         self,
         lines: Sequence[str],
@@ -179,41 +188,55 @@ class Translator:
         weights of its hypotheses (for plots). A source longer than the model's
         ``max_positions`` is cut to that length, with a warning naming its line (numbered from
         ``first_line``). With ``options.sample`` each line gets ``n_best`` samples, best first.
+        With ``self.workers`` other than 1, processes search the batches side by side on the CPU
+        (nmt.workers); the translations are the same as one batch at a time.
         """
         options = dataclasses.replace(options or SearchOptions(), **changes)
         self.check_options(options)
-        generator = None
-        if options.sample:
-            generator = torch.Generator(self.device)
-            generator.manual_seed(torch.seed() if options.seed is None else options.seed)
         # the normalisation the corpus had in training, whichever way the lines came in
         ids = [self._source_ids(normalize(line), number) for number, line in enumerate(lines, start=first_line)]
         results: list[Translation | None] = [
             Translation(line, [""], [0.0], [[]]) if not x else None for line, x in zip(lines, ids)
         ]
         order = sorted((i for i, x in enumerate(ids) if x), key=lambda i: len(ids[i]))
-        for start in range(0, len(order), batch_size):
-            chunk = order[start : start + batch_size]
+        chunks = [order[start : start + batch_size] for start in range(0, len(order), batch_size)]
+        # each batch draws from its own generator, so that samples do not depend on which worker ran first
+        seeds = [None] * len(chunks)
+        if options.sample:
+            seed = torch.seed() if options.seed is None else options.seed
+            seeds = torch.randint(2**62, (len(chunks),), generator=torch.Generator().manual_seed(seed)).tolist()
+
+        def translate_batch(job: tuple[list[int], int | None]) -> list[Translation]:
+            chunk, seed = job
             batch = make_batch([(ids[i], []) for i in chunk])
             src, src_len = batch.src.to(self.device), batch.src_len
             limit = self._output_limit(src_len, options)
-            with self.precision.autocast():
+            generator = None if seed is None else torch.Generator(self.device).manual_seed(seed)
+            with torch.inference_mode(), self.precision.autocast():  # entered where the batch is searched
                 hyps = search(
                     self.model, src, src_len, options, max_len=limit, need_attention=attention, generator=generator
                 )
-            for row, i in enumerate(chunk):
-                tokens = [self._token_ids(t) for t in hyps.tokens[row]]
-                results[i] = Translation(
-                    source=lines[i],
-                    hypotheses=[self.trg_tok.decode(t) for t in tokens],
-                    scores=list(hyps.scores[row]),
-                    tokens=tokens,
-                    attention=None if hyps.attention is None else hyps.attention[row],
-                    cut=hyps.cut[row],
-                )
+            return [self._translation(lines[i], hyps, row) for row, i in enumerate(chunk)]
+
+        workers = workers_for(self.device, len(chunks), self.workers)
+        for chunk, translations in zip(chunks, in_order(translate_batch, list(zip(chunks, seeds)), workers=workers)):
+            for i, translation in zip(chunk, translations):
+                results[i] = translation
             if progress is not None:
                 progress.update(len(chunk))
         return results
+
+    def _translation(self, source: str, hyps: Hypotheses, row: int) -> Translation:
+        """The Translation of row ``row`` of a batch's search."""
+        tokens = [self._token_ids(t) for t in hyps.tokens[row]]
+        return Translation(
+            source=source,
+            hypotheses=[self.trg_tok.decode(t) for t in tokens],
+            scores=list(hyps.scores[row]),
+            tokens=tokens,
+            attention=None if hyps.attention is None else hyps.attention[row],
+            cut=hyps.cut[row],
+        )
 
     def translate_stream(
         self, lines: Iterable[str], options: SearchOptions | None = None, *, chunk_lines: int = 10_000, **kwargs

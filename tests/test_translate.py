@@ -290,6 +290,7 @@ def test_a_non_utf8_input_names_the_file_and_line(checkpoint, tmp_path, capsys):
         (["--max-len", "0"], "the output length limit must be at least 1"),
         (["--max-len-a", "0", "--max-len-b", "0"], "leaves no room for a token"),
         (["--batch-size", "0"], "--batch-size must be at least 1"),
+        (["--workers", "0"], "--workers must be at least 1"),
     ],
 )
 def test_impossible_search_options_are_refused(options, message, checkpoint, tmp_path, capsys):

@@ -78,8 +78,11 @@ def bleu_tokenize(args: argparse.Namespace, default: Callable[[], str]) -> str:
         raise UsageError(str(e)) from None
 
 
-def add_model_options(parser: argparse.ArgumentParser, *, threads_default: str = "torch's choice") -> None:
-    """How to run a loaded model: quantized, in which precision, over which outputs, where."""
+def add_model_options(
+    parser: argparse.ArgumentParser, *, threads_default: str = "torch's choice", workers: bool = True
+) -> None:
+    """How to run a loaded model: quantized, in which precision, over which outputs, where; with
+    ``workers``, in how many processes (a server's job is one batch: it takes no --workers)."""
     parser.add_argument(
         "--quantize",
         choices=["int8"],
@@ -107,6 +110,14 @@ def add_model_options(parser: argparse.ArgumentParser, *, threads_default: str =
     parser.add_argument(
         "--threads", type=int, metavar="N", help=f"CPU threads for the model's arithmetic (default: {threads_default})"
     )
+    if workers:
+        parser.add_argument(
+            "--workers",
+            type=int,
+            metavar="N",
+            help="on the CPU, processes searching batches side by side, one thread each; the translations are "
+            "the same (default: one per thread of --threads, no more than there are batches)",
+        )
 
 
 def add_search_flags(parser: argparse.ArgumentParser) -> None:
@@ -179,6 +190,9 @@ def load_translator(
         if args.threads < 1:
             raise UsageError(f"--threads must be at least 1, not {args.threads}")
         torch.set_num_threads(args.threads)
+    workers = getattr(args, "workers", 1)  # None: one per thread
+    if workers is not None and workers < 1:
+        raise UsageError(f"--workers must be at least 1, not {workers}")
     try:
         translator = Translator.from_checkpoint(
             args.checkpoint if checkpoint is None else checkpoint,
@@ -186,6 +200,7 @@ def load_translator(
             quantize=args.quantize,
             precision=args.precision,
             output_vocab=args.output_vocab,
+            workers=workers,
         )
     except CheckpointError:
         raise

@@ -52,7 +52,9 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     parser.add_argument(
         "--port", type=int, default=8000, help="the port to listen on; 0 picks a free one (default: 8000)"
     )
-    add_model_options(parser, threads_default="one fewer than torch's choice, at least 1, leaving a core to HTTP")
+    add_model_options(
+        parser, threads_default="one fewer than torch's choice, at least 1, leaving a core to HTTP", workers=False
+    )
     add_search_flags(parser)
     service = parser.add_argument_group("service")
     for cls in (Batching, Limits):
