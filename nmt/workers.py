@@ -18,7 +18,10 @@ processes; elsewhere, and on a GPU, one process searches.
 
 from __future__ import annotations
 
+import ctypes
 import multiprocessing
+import os
+import signal
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -30,6 +33,7 @@ Item = TypeVar("Item")
 Result = TypeVar("Result")
 
 _work: Callable | None = None  # in a worker: the function it was forked to run
+PR_SET_PDEATHSIG = 1  # prctl(2): the signal a process gets when its parent ends
 
 
 def workers_for(device: torch.device, batches: int, workers: int | None = None) -> int:
@@ -51,19 +55,26 @@ def in_order(fn: Callable[[Item], Result], items: Sequence[Item], *, workers: in
         yield from map(fn, items)
         return
     context = multiprocessing.get_context("fork")
-    pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_adopt, initargs=(fn,))
+    pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_adopt, initargs=(fn, os.getpid()))
     try:
         yield from pool.map(_run, items)
     finally:
         pool.shutdown(cancel_futures=True)
 
 
-def _adopt(fn: Callable) -> None:
+def _adopt(fn: Callable, parent: int) -> None:
     global _work
     _work = fn
-    # One thread each: workers of more threads would each run OpenMP, which GNU's runtime does not
-    # support in a child forked after the parent used it.
+    # One thread each: workers of more threads would each start OpenMP's threads, which GNU's
+    # runtime cannot do in a child forked after the parent used them (GCC bug 60035).
     torch.set_num_threads(1)
+    # Ctrl-C reaches every process of the terminal's group: the parent answers it (it stops handing
+    # out batches and lets the workers go), so a worker ignores it. A parent killed outright
+    # takes its workers with it, which would otherwise wait for batches forever.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    if os.getppid() != parent:  # the parent ended before prctl took effect
+        os._exit(1)
 
 
 def _run(item):

@@ -2,8 +2,11 @@
 translations and samples as one batch at a time, in input order, and nothing written twice."""
 
 import os
+import signal
 import subprocess
 import sys
+import textwrap
+import time
 
 import pytest
 import torch
@@ -112,3 +115,35 @@ def test_standard_output_in_chunks_is_every_line_once_in_order(checkpoint, trans
 
     translator.workers = 1
     assert command(2) == command(1) == translator.translate(lines, beam_size=2, batch_size=4, max_len=12)
+
+
+def test_workers_end_with_their_parent_when_it_is_killed():
+    script = textwrap.dedent(
+        """
+        import os, time
+        from nmt.workers import in_order
+
+        def slow(item):
+            print(os.getpid(), flush=True)
+            time.sleep(60)
+
+        list(in_order(slow, range(4), workers=2))
+        """
+    )
+    parent = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True, cwd=ROOT)
+    workers = [int(parent.stdout.readline()) for _ in range(2)]
+    parent.send_signal(signal.SIGKILL)
+    parent.wait(timeout=10)
+    deadline = time.monotonic() + 10
+    while any(alive(pid) for pid in workers) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not any(alive(pid) for pid in workers)
+
+
+def alive(pid: int) -> bool:
+    """Whether process ``pid`` still runs (a zombie no parent has reaped yet counts as ended)."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().split(") ")[-1][0] != "Z"
+    except FileNotFoundError:
+        return False
