@@ -199,7 +199,8 @@ class Translator:
             Translation(line, [""], [0.0], [[]]) if not x else None for line, x in zip(lines, ids)
         ]
         order = sorted((i for i, x in enumerate(ids) if x), key=lambda i: len(ids[i]))
-        chunks = [order[start : start + batch_size] for start in range(0, len(order), batch_size)]
+        # the longest batches first: workers then end on short ones, and none waits long for another
+        chunks = [order[start : start + batch_size] for start in range(0, len(order), batch_size)][::-1]
         # each batch draws from its own generator, so that samples do not depend on which worker ran first
         seeds = [None] * len(chunks)
         if options.sample:
