@@ -5,7 +5,9 @@
 For each checkpoint: sentences/s and target tokens/s of greedy search and beam 5 at batch 64
 (the whole test split) and batch 1 (its first --batch-1-sentences), in fp32 and int8, with the
 BLEU of each (and, for a checkpoint trained over every token that lists its training targets'
-tokens, fp32 with the full output vocabulary too: ``fp32 full``, what the list gains); the
+tokens, fp32 with the full output vocabulary too: ``fp32 full``, what the list gains); at batch
+64, fp32 and int8 with the command line's worker processes too (``fp32 workers``: one per CPU
+thread, nmt.workers; the RSS column stays the parent's, the largest worker's is in the JSON); the
 start-up cost of translating
 one line with translate.py over that of ``python -c "import torch"``; and the peak RSS of each
 measurement. ``--baseline REV`` measures
@@ -31,13 +33,20 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 SEARCHES = {"greedy": 1, "beam 5": 5}
-HEADER = f"{'search':<8} {'batch':>5} {'weights':<9} {'sent/s':>8} {'tok/s':>8} {'BLEU':>6} {'RSS MB':>7}  ratio"
+HEADER = f"{'search':<8} {'batch':>5} {'weights':<12} {'sent/s':>8} {'tok/s':>8} {'BLEU':>6} {'RSS MB':>7}  ratio"
 
 
 def measure(
-    checkpoint: str, search: str, batch_size: int, sentences: int, quantize: str | None, full_vocab: bool = False
+    checkpoint: str,
+    search: str,
+    batch_size: int,
+    sentences: int,
+    quantize: str | None,
+    full_vocab: bool = False,
+    workers: bool = False,
 ) -> dict:
-    """One measurement, in this process, with whichever nmt is first on sys.path."""
+    """One measurement, in this process (``workers``: and its worker processes), with whichever
+    nmt is first on sys.path."""
     import torch
 
     from nmt.corpora import group_by_source, load_corpus
@@ -46,6 +55,7 @@ def measure(
 
     # a baseline commit's from_checkpoint may know neither quantize nor output_vocab
     options = ({"quantize": quantize} if quantize else {}) | ({"output_vocab": "full"} if full_vocab else {})
+    options |= {"workers": None} if workers else {}  # None: one per CPU thread, as the command line
     translator = Translator.from_checkpoint(checkpoint, **options)
     groups = group_by_source(load_corpus(translator.config.data).test)[:sentences]
     sources, references = [s for s, _ in groups], [r for _, r in groups]
@@ -59,6 +69,7 @@ def measure(
         "tokens_per_s": tokens / seconds,
         "bleu": score([t.hypotheses[0] for t in translations], references).bleu,
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "worker_peak_rss_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
         "threads": torch.get_num_threads(),
     }
 
@@ -170,6 +181,10 @@ def main() -> None:
                         for quantize in (None, "int8"):
                             result = in_worker(ROOT, **spec, sentences=sentences, quantize=quantize)
                             report(args.json, quantize or "fp32", commit.stdout.strip(), spec, result, base)
+                        for quantize in (None, "int8") if batch_size > 1 else ():
+                            result = in_worker(ROOT, **spec, sentences=sentences, quantize=quantize, workers=True)
+                            weights = f"{quantize or 'fp32'} workers"
+                            report(args.json, weights, commit.stdout.strip(), spec, result, base)
                         if searchable_in_full(checkpoint):
                             result = in_worker(ROOT, **spec, sentences=sentences, quantize=None, full_vocab=True)
                             report(args.json, "fp32 full", commit.stdout.strip(), spec, result, base)
@@ -189,7 +204,7 @@ def main() -> None:
 def report(path: Path, weights: str, code: str, spec: dict, result: dict, base: dict | None) -> None:
     ratio = f"{result['sentences_per_s'] / base['sentences_per_s']:.2f}x" if base else ""
     print(
-        f"{spec['search']:<8} {spec['batch_size']:>5} {weights:<9} {result['sentences_per_s']:>8.1f} "
+        f"{spec['search']:<8} {spec['batch_size']:>5} {weights:<12} {result['sentences_per_s']:>8.1f} "
         f"{result['tokens_per_s']:>8.0f} {result['bleu']:>6.2f} {result['peak_rss_mb']:>7.0f}  {ratio}",
         flush=True,
     )
