@@ -48,6 +48,14 @@ def test_each_training_source_gets_one_line_the_teachers_translation(teacher, di
     assert not list(distilled.glob("*.partial"))
 
 
+def test_the_command_says_how_many_empty_translations_it_left_out(teacher, tmp_path, capsys):
+    assert main(["--teacher", str(teacher), "--run-dir", str(tmp_path / "d"), "--beam", "1"]) == 0
+    out, err = capsys.readouterr()
+    empty = json.loads((tmp_path / "d" / "distill.json").read_text())["empty_left_out"]
+    assert empty > 0  # the tiny teacher leaves some sources untranslated
+    assert f"note: {empty} of them translated to an empty line, left out of the student's corpus" in err
+
+
 def test_a_stopped_distillation_resumes_and_ends_as_one_that_never_stopped(teacher, distilled, tmp_path):
     translator = Translator.from_checkpoint(teacher)
     splits = load_corpus(translator.config.data)

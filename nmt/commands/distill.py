@@ -12,6 +12,7 @@ search, which corpus). The printed command trains a student on them.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -25,11 +26,12 @@ from nmt.commands.cli import (
     add_model_options,
     add_search_flags,
     load_translator,
+    note,
     run,
     search_options,
 )
 from nmt.commands.evaluate import check_trained_on, rebuilt_splits
-from nmt.distillation import distill, student_files, teacher_identity
+from nmt.distillation import RECORD, distill, student_files, teacher_identity
 
 
 def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
@@ -83,6 +85,9 @@ def distill_corpus(args: argparse.Namespace) -> int:
             on_resume=lambda done, total: (bar.update(done), bar.write(f"resuming: {done} of {total} done")),
         )
     print(f"{args.run_dir}: {sources} training sources translated by the teacher")
+    empty = json.loads((args.run_dir / RECORD).read_text(encoding="utf-8"))["empty_left_out"]
+    if empty:
+        note(f"{empty} of them translated to an empty line, left out of the student's corpus")
     print(student_command(args.run_dir, data.src, data.trg))
     return Exit.OK
 
