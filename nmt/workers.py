@@ -9,8 +9,8 @@ of their own (docs/experiments.rst, "Batches searched side by side").
 
 The workers are forked from the process that holds the model when a call begins, so they start at
 once with the model as it is then, its memory shared page by page with the parent (a search never
-writes it); only a batch's line numbers go out, and its translations come back. Workers are forked and
-asked to end with their parent (prctl), as Linux allows; elsewhere, and on a GPU, one process
+writes it); only a batch's line numbers go out, and its translations come back. Workers are forked
+and asked to end with their parent (prctl), as Linux allows; elsewhere, and on a GPU, one process
 searches.
 
     for translations in in_order(translate_batch, batches, workers=workers_for(device, len(batches))):
