@@ -32,6 +32,11 @@ DEFAULT_LENGTH_PENALTY = 1.0
 # One line that never ends (a long source, an undertrained model) must not stall a file or a
 # server: no output is longer than this, as in OpenNMT-py (250) and fairseq (200).
 DEFAULT_MAX_LEN_CAP = 250
+# Beam search picks its candidates by blocks of BLOCK outputs from a step of BLOCKS_FROM
+# log-probabilities on, with at least 8 blocks a beam: there it was faster than a top-k over
+# every beam's outputs (docs/experiments.rst#candidates-by-blocks).
+BLOCK = 64
+BLOCKS_FROM = 100_000
 
 
 @dataclass(frozen=True)
@@ -428,14 +433,8 @@ def beam_search(
         live = sentence.numel()
         within = torch.arange(live, device=device)[:, None]  # (live, 1), pairs with a (live, m) index
         logits, state, attn = model.step(prev, state, encoded, need_attention=need_attention)
-        log_probs = _log_probs(logits)  # (live*k, vocab)
-        # The 2k best continuations of a sentence are among the 2k best of each of its beams, so a
-        # top-k per beam first leaves a top-k over k*2k candidates instead of over k*vocab.
-        width = min(2 * k, log_probs.size(-1))
-        beam_lp, beam_token = log_probs.topk(width, dim=1)  # (live*k, width)
         # 2k candidates: at most k of them end in EOS (one per beam), so k are left to go on
-        cand_lp, flat = (alive.view(-1, 1) + beam_lp).view(live, k * width).topk(2 * k, dim=1)  # (live, 2k)
-        parent, token = flat // width, beam_token.view(live, k * width).gather(1, flat)  # (live, 2k)
+        cand_lp, parent, token = best_continuations(_log_probs(logits), alive, 2 * k)  # (live, 2k) each
         cand_seqs = seqs[within, parent]  # (live, 2k, longest)
         cand_seqs[:, :, t] = token
         cand_attns = None
@@ -487,6 +486,57 @@ def beam_search(
         attention=finished.attns,
         src_len=src_len,
     )
+
+
+def top_continuations(log_probs: Tensor, alive: Tensor, n: int) -> tuple[Tensor, Tensor, Tensor]:
+    """The ``n`` best continuations of each sentence's beams, best first: log_probs (live*k, vocab)
+    of the next token on each beam's row, alive (live, k) the beams' summed log-probabilities ->
+    (live, n) each: the continuations' summed log-probabilities, the beam each grows, its token.
+
+    A sentence's n best continuations are among the n best of each of its beams, so a top-k per
+    beam first leaves a top-k over k*n candidates instead of over k*vocab."""
+    live, k = alive.shape
+    width = min(n, log_probs.size(-1))
+    beam_lp, beam_token = log_probs.topk(width, dim=1)  # (live*k, width)
+    cand_lp, flat = (alive.view(-1, 1) + beam_lp).view(live, k * width).topk(n, dim=1)  # (live, n)
+    return cand_lp, flat // width, beam_token.view(live, k * width).gather(1, flat)
+
+
+def top_continuations_by_blocks(
+    log_probs: Tensor, alive: Tensor, n: int, *, block: int = BLOCK
+) -> tuple[Tensor, Tensor, Tensor]:
+    """``top_continuations`` with less of torch's top-k, which on a CPU is a scalar partial sort
+    of each row: over thousands of outputs on every beam, the search's costliest part outside the
+    model's step.
+
+    Each beam's outputs are cut into blocks of ``block`` tokens. The best of a block bounds all
+    of its tokens, so a sentence's n best continuations lie in its n best blocks, over all its
+    beams: a continuation outside them would have n better ones, the bests of those blocks. The
+    top-k then runs over the tokens of those n blocks, and over every beam's last vocab % block
+    tokens, which no block holds. Needs at least n blocks a sentence (k * (vocab // block) >= n)."""
+    live, k = alive.shape
+    vocab = log_probs.size(-1)
+    blocks = vocab // block
+    rest = vocab - blocks * block  # the last tokens of each beam, in no block
+    bests = log_probs[:, : blocks * block].view(live, k, blocks, block).amax(dim=-1)  # (live, k, blocks)
+    chosen = (alive[:, :, None] + bests).view(live, k * blocks).topk(n, dim=1).indices  # (live, n)
+    first = chosen % blocks * block  # (live, n) the first token of each chosen block
+    offsets = torch.arange(block, device=alive.device)
+    rest_tokens = torch.arange(blocks * block, vocab, device=alive.device).repeat(k)  # (k*rest,)
+    rest_beams = torch.arange(k, device=alive.device).repeat_interleave(rest)  # (k*rest,)
+    # the candidates of each sentence: n blocks' tokens, then each beam's last tokens
+    token = torch.cat([(first[:, :, None] + offsets).view(live, n * block), rest_tokens.expand(live, -1)], dim=1)
+    beam = torch.cat([(chosen // blocks).repeat_interleave(block, dim=1), rest_beams.expand(live, -1)], dim=1)
+    cand_lp = log_probs.view(live, k * vocab).gather(1, beam * vocab + token) + alive.gather(1, beam)
+    cand_lp, pick = cand_lp.topk(n, dim=1)  # (live, n)
+    return cand_lp, beam.gather(1, pick), token.gather(1, pick)
+
+
+def best_continuations(log_probs: Tensor, alive: Tensor, n: int) -> tuple[Tensor, Tensor, Tensor]:
+    """``top_continuations`` by blocks where the vocabulary is large enough for them to pay."""
+    if log_probs.numel() >= BLOCKS_FROM and log_probs.size(-1) >= 8 * BLOCK:
+        return top_continuations_by_blocks(log_probs, alive, n)
+    return top_continuations(log_probs, alive, n)
 
 
 class _Finished:

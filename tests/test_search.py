@@ -9,6 +9,7 @@ import torch
 from torch import Tensor, nn
 
 from nmt.models.interface import Encoded
+import nmt.search
 from nmt.search import (
     DEFAULT_BEAM,
     DEFAULT_LENGTH_PENALTY,
@@ -17,6 +18,8 @@ from nmt.search import (
     greedy,
     max_output_length,
     search,
+    top_continuations,
+    top_continuations_by_blocks,
 )
 from nmt.specials import EOS, PAD, SOS
 
@@ -212,6 +215,32 @@ def test_batched_equals_one_sentence_at_a_time():
             assert batched.scores[i] == pytest.approx(alone.scores[0], abs=1e-5)
             for a, b in zip(batched.attention[i], alone.attention[0]):
                 torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-4)
+
+
+@pytest.mark.parametrize("vocab, block", [(512, 64), (549, 64), (200, 8), (67, 8)])
+@pytest.mark.parametrize("beam", [1, 2, 5])
+def test_continuations_by_blocks_are_those_of_a_top_k_over_every_output(vocab, block, beam):
+    gen = torch.Generator().manual_seed(vocab + beam)
+    sentences = 7
+    log_probs = (3 * torch.randn(sentences * beam, vocab, generator=gen)).log_softmax(-1)
+    log_probs[:, [PAD, SOS]] = float("-inf")
+    alive = -5 * torch.rand(sentences, beam, generator=gen)
+    alive[:2, 1:] = float("-inf")  # a first step: only beam 0 is live
+    plain = top_continuations(log_probs, alive, 2 * beam)
+    blocked = top_continuations_by_blocks(log_probs, alive, 2 * beam, block=block)
+    for a, b in zip(plain, blocked):
+        assert torch.equal(a, b)
+
+
+def test_beam_search_over_a_large_vocabulary_finds_what_the_plain_top_k_finds(monkeypatch):
+    model = TinyGRU(seed=5, vocab=700, eos_bias=2.0)
+    src, src_len = random_batch(5, batch=40)  # 200 rows of 700 outputs a step: the blocks' size
+    limits = max_output_length(src_len, a=1.0, b=3)
+    blocked = beam_search(model, src, src_len, beam_size=5, n_best=3, length_penalty=1.0, max_len=limits)
+    monkeypatch.setattr(nmt.search, "BLOCKS_FROM", math.inf)
+    plain = beam_search(model, src, src_len, beam_size=5, n_best=3, length_penalty=1.0, max_len=limits)
+    assert blocked.tokens == plain.tokens
+    assert blocked.scores == plain.scores
 
 
 def exhaustive_best(model, src, src_len, *, max_len, alpha):
