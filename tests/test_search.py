@@ -8,8 +8,8 @@ import pytest
 import torch
 from torch import Tensor, nn
 
-from nmt.models.interface import Encoded
 import nmt.search
+from nmt.models.interface import Encoded
 from nmt.search import (
     DEFAULT_BEAM,
     DEFAULT_LENGTH_PENALTY,
