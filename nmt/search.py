@@ -34,7 +34,7 @@ DEFAULT_LENGTH_PENALTY = 1.0
 DEFAULT_MAX_LEN_CAP = 250
 # Beam search picks its candidates by blocks of BLOCK outputs from a step of BLOCKS_FROM
 # log-probabilities on, with at least 8 blocks a beam: there it was faster than a top-k over
-# every beam's outputs (docs/experiments.rst#candidates-by-blocks).
+# every beam's outputs (docs/experiments.rst, "Beam candidates by blocks of the vocabulary").
 BLOCK = 64
 BLOCKS_FROM = 100_000
 
