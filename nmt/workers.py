@@ -73,6 +73,7 @@ def _adopt(fn: Callable, parent: int) -> None:
     # out batches and lets the workers go), so a worker ignores it. A parent killed outright
     # takes its workers with it, which would otherwise wait for batches forever.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # not the command's, which interrupts the parent's writing
     ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
     if os.getppid() != parent:  # the parent ended before prctl took effect
         os._exit(1)

@@ -2,8 +2,10 @@
 
 import dataclasses
 import io
+import signal
 import subprocess
 import sys
+import time
 
 import pytest
 import sacrebleu
@@ -210,6 +212,24 @@ def test_input_that_can_be_read_only_once_is_translated_whole(how, checkpoint, t
     assert translated == translator.translate(TWENTY_LINES, beam_size=1)
     if "--ref" in how:  # the references, read from a pipe too, matched all twenty lines
         assert "chrF 100.00  TER 0.00" in result.stderr
+
+
+def test_a_terminated_translation_leaves_no_output_and_no_temporary_file(checkpoint, tmp_path):
+    write(tmp_path / "in.en", LINES * 20_000)  # far more than is translated before the signal
+    command = [sys.executable, ROOT / "translate.py", "--checkpoint", checkpoint, "--beam", "1"]
+    command += ["--input", "in.en", "--output", "out.fr", "--chunk-lines", "50"]
+    stderr = tmp_path / "stderr"
+    with stderr.open("w") as err:
+        process = subprocess.Popen(command, cwd=tmp_path, stderr=err)
+    deadline = time.monotonic() + 60
+    while not list(tmp_path.glob(".out.fr.tmp-*")) and time.monotonic() < deadline:  # writing has begun
+        time.sleep(0.05)
+    assert process.poll() is None, stderr.read_text()
+    process.send_signal(signal.SIGTERM)
+    process.wait(timeout=60)
+    assert process.returncode == 130, stderr.read_text()
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["in.en", "stderr"]
+    assert stderr.read_text().splitlines()[-1] == "interrupted: nothing was written"
 
 
 def test_a_reference_file_shorter_than_a_piped_input_is_refused_after_translating(checkpoint, tmp_path):

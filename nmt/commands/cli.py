@@ -6,7 +6,9 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import logging
+import signal
 import sys
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from enum import IntEnum
@@ -243,7 +245,7 @@ def note(message: str) -> None:
 def run(command: Callable[[argparse.Namespace], int], args: argparse.Namespace) -> int:
     """``command(args)``, with expected failures as one line on stderr and an exit status."""
     try:
-        with _warnings_to_stderr():
+        with _warnings_to_stderr(), _terminate_as_interrupt():
             return command(args)
     except (UsageError, ConfigError) as e:
         return fail(e, Exit.USAGE)
@@ -258,6 +260,27 @@ def fail(error: Exception, status: Exit) -> Exit:
     """``error`` as one line on stderr, and the status to exit with."""
     print(f"error: {error}", file=sys.stderr)
     return status
+
+
+@contextmanager
+def _terminate_as_interrupt() -> Iterator[None]:
+    """SIGTERM (``kill``, a service manager, a container stopping) ends a command as Ctrl-C does:
+    Python's default for it is to die on the spot, which leaves an output still being written as a
+    hidden temporary file beside its target. Raised as KeyboardInterrupt instead, it unwinds the
+    writes, which remove their temporary files, and exits Exit.INTERRUPTED. Commands that stop in
+    their own way on SIGTERM (training, the server) install their own handler inside this one."""
+    if threading.current_thread() is not threading.main_thread():  # only the main thread may set handlers
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
 
 
 @contextmanager
