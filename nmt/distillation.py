@@ -69,7 +69,7 @@ def distill(
     files = student_files(out_dir, data.src, data.trg)
     record = {
         "teachers": teachers,
-        "search": asdict(options),
+        "search": asdict(options.resolved()),
         "corpus": splits.corpus,
         "corpus_fingerprint": splits.fingerprint,
         "keep_original": keep_original,

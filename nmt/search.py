@@ -14,6 +14,7 @@ int or a (batch,) tensor of per-sentence limits, e.g. ``SearchOptions().output_l
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from dataclasses import dataclass, fields
 
@@ -112,6 +113,12 @@ class SearchOptions:
     def penalty(self) -> float:
         """The length penalty a beam search ranks by."""
         return DEFAULT_LENGTH_PENALTY if self.length_penalty is None else self.length_penalty
+
+    def resolved(self) -> SearchOptions:
+        """The same search with its defaults written out (the beam size, a beam's length penalty),
+        for records that should still say what ran after a default changes."""
+        ranked = not self.sample and not self.greedy
+        return dataclasses.replace(self, beam_size=self.beam, length_penalty=self.penalty if ranked else None)
 
     def output_limits(self, src_len: Tensor) -> Tensor:
         """(batch,) the most tokens each sentence's output may have, its EOS included."""

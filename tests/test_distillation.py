@@ -9,7 +9,7 @@ from nmt.commands.distill import main
 from nmt.config import Config, DataConfig, TrainConfig
 from nmt.corpora import group_by_source, load_corpus
 from nmt.distillation import distill, student_files, teacher_identity
-from nmt.search import SearchOptions
+from nmt.search import DEFAULT_LENGTH_PENALTY, SearchOptions
 from nmt.training import train
 from nmt.translator import Translator
 
@@ -46,6 +46,14 @@ def test_each_training_source_gets_one_line_the_teachers_translation(teacher, di
     assert record["empty_left_out"] == len(sources) - len(kept)
     assert record["done"] and record["teachers"] == teacher_identity([teacher]) and record["search"]["beam_size"] == 1
     assert not list(distilled.glob("*.partial"))
+
+
+def test_the_record_names_the_search_with_its_defaults_written_out(teacher, tmp_path):
+    translator = Translator.from_checkpoint(teacher)
+    splits = load_corpus(translator.config.data)
+    distill(translator, splits, tmp_path, SearchOptions(beam_size=2), teachers=teacher_identity([teacher]))
+    search = json.loads((tmp_path / "distill.json").read_text())["search"]
+    assert (search["beam_size"], search["length_penalty"]) == (2, DEFAULT_LENGTH_PENALTY)
 
 
 def test_the_command_says_how_many_empty_translations_it_left_out(teacher, tmp_path, capsys):

@@ -445,6 +445,22 @@ def test_search_options_resolve_the_default_beam_once():
 
 
 @pytest.mark.parametrize(
+    "options",
+    [{}, {"n_best": 8}, {"beam_size": 1}, {"beam_size": 1, "length_penalty": 0.6}, {"sample": True, "n_best": 3}],
+)
+def test_resolved_search_options_write_out_their_defaults_and_search_the_same(options):
+    given = SearchOptions(**options)
+    resolved = given.resolved()
+    assert resolved.beam_size == given.beam
+    assert (resolved.greedy, resolved.sample, resolved.beam) == (given.greedy, given.sample, given.beam)
+    if given.greedy or given.sample:
+        assert resolved.length_penalty is None
+    else:
+        assert resolved.length_penalty == given.penalty
+    assert resolved.resolved() == resolved
+
+
+@pytest.mark.parametrize(
     "options, message",
     [
         ({"beam_size": 0}, "the beam size must be at least 1, not 0"),
