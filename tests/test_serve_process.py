@@ -9,9 +9,11 @@ import time
 from pathlib import Path
 
 import pytest
+import torch
 from servers import Server, metric
 from tiny_checkpoints import ROOT, train_tiny
 
+from nmt.commands.serve import searching_on
 from nmt.corpora import demo_pairs
 from nmt.serve.settings import search_threads
 
@@ -99,6 +101,11 @@ def test_the_search_leaves_a_core_to_the_http_side_unless_told_its_threads(check
             assert server.translate("I am cold.")[0] == 200
         finally:
             assert server.stop() == 0
+
+
+def test_the_banner_names_the_gpu_a_search_runs_on_not_cpu_threads():
+    assert searching_on(torch.device("cuda", 0)) == "searching on cuda:0"
+    assert searching_on(torch.device("cpu")).endswith("CPU thread(s) (--threads)")
 
 
 def test_a_port_already_taken_is_one_line(checkpoint, tmp_path):

@@ -75,6 +75,13 @@ def main(argv: Sequence[str] | None = None, *, prog: str | None = None) -> int:
     return run(serve, args)
 
 
+def searching_on(device: torch.device) -> str:
+    """The banner's line on where the search runs: a GPU, or the CPU threads --threads gave it."""
+    if device.type == "cpu":
+        return f"searching on {torch.get_num_threads()} CPU thread(s) (--threads)"
+    return f"searching on {device}"
+
+
 def serve(args: argparse.Namespace) -> int:
     try:
         import uvicorn
@@ -93,7 +100,7 @@ def serve(args: argparse.Namespace) -> int:
             raise UsageError(f"{path} and another checkpoint both translate {pair[0]}->{pair[1]}; serve one per pair")
         translators[pair] = translator
         print(f"{pair[0]}->{pair[1]}: {path}", flush=True)
-    print(f"searching on {torch.get_num_threads()} CPU thread(s) (--threads)", flush=True)
+    print(searching_on(next(iter(translators.values())).device), flush=True)
     listening = _listen(args.host, args.port)
     host, port = listening.getsockname()[:2]
     print(f"serving at http://{host}:{port} (the page: /, the API: /docs)", flush=True)
