@@ -33,7 +33,7 @@ DEFAULT_LENGTH_PENALTY = 1.0
 # One line that never ends (a long source, an undertrained model) must not stall a file or a
 # server: no output is longer than this, as in OpenNMT-py (250) and fairseq (200).
 DEFAULT_MAX_LEN_CAP = 250
-# Beam search picks its candidates by blocks of BLOCK outputs from a step of BLOCKS_FROM
+# Beam search on a CPU picks its candidates by blocks of BLOCK outputs from a step of BLOCKS_FROM
 # log-probabilities on, with at least 8 blocks a beam: there it was faster than a top-k over
 # every beam's outputs (docs/experiments.rst, "Beam candidates by blocks of the vocabulary").
 BLOCK = 64
@@ -540,8 +540,10 @@ def top_continuations_by_blocks(
 
 
 def best_continuations(log_probs: Tensor, alive: Tensor, n: int) -> tuple[Tensor, Tensor, Tensor]:
-    """``top_continuations`` by blocks where the vocabulary is large enough for them to pay."""
-    if log_probs.numel() >= BLOCKS_FROM and log_probs.size(-1) >= 8 * BLOCK:
+    """``top_continuations`` by blocks where they pay: on a CPU (a GPU's top-k is not a scalar sort;
+    blocks there are unmeasured), for a step large enough."""
+    large = log_probs.numel() >= BLOCKS_FROM and log_probs.size(-1) >= 8 * BLOCK
+    if large and log_probs.device.type == "cpu":
         return top_continuations_by_blocks(log_probs, alive, n)
     return top_continuations(log_probs, alive, n)
 
