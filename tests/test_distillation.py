@@ -5,6 +5,7 @@ import json
 import pytest
 from tiny_checkpoints import TINY_RNN, train_tiny
 
+from nmt.commands import distill as distill_command
 from nmt.commands.distill import main
 from nmt.config import Config, DataConfig, TrainConfig
 from nmt.corpora import group_by_source, load_corpus
@@ -87,6 +88,33 @@ def test_a_stopped_distillation_resumes_and_ends_as_one_that_never_stopped(teach
     distill(translator, splits, tmp_path, GREEDY, teachers=teachers, on_resume=lambda done, total: resumed.append(done))
     assert resumed == [1000]
     for name in ("train.en", "train.fr", "valid.fr", "test.en", "distill.json"):
+        assert (tmp_path / name).read_bytes() == (distilled / name).read_bytes()
+
+
+def test_an_interrupted_command_says_it_resumes_and_the_same_command_does(
+    teacher, distilled, tmp_path, monkeypatch, capsys
+):
+    real_distill = distill_command.distill
+
+    def interrupted_after_two_chunks(*args, progress, **kwargs):
+        chunks = []
+
+        def count(n):
+            progress(n)
+            chunks.append(n)
+            if len(chunks) == 2:
+                raise KeyboardInterrupt  # what Ctrl-C or SIGTERM raise
+
+        return real_distill(*args, progress=count, **{**kwargs, "chunk_lines": 500})
+
+    command = ["--teacher", str(teacher), "--run-dir", str(tmp_path), "--beam", "1"]
+    monkeypatch.setattr(distill_command, "distill", interrupted_after_two_chunks)
+    assert main(command) == 130
+    assert capsys.readouterr().err.splitlines()[-1].endswith(f"kept in {tmp_path}; the same command resumes")
+    monkeypatch.undo()
+    assert len(lines(tmp_path / "train.fr.partial")) == 1000
+    assert main(command) == 0
+    for name in ("train.en", "train.fr", "distill.json"):
         assert (tmp_path / name).read_bytes() == (distilled / name).read_bytes()
 
 

@@ -73,17 +73,25 @@ def distill_corpus(args: argparse.Namespace) -> int:
     )
     sources = len({source for source, _ in splits.train})
     with tqdm(total=sources, unit="sentence", desc="distilling", disable=None, file=sys.stderr) as bar:
-        distill(
-            translator,
-            splits,
-            args.run_dir,
-            options,
-            teachers=teacher_identity(args.teacher),
-            keep_original=args.keep_original,
-            batch_size=args.batch_size,
-            progress=bar.update,
-            on_resume=lambda done, total: (bar.update(done), bar.write(f"resuming: {done} of {total} done")),
-        )
+        try:
+            distill(
+                translator,
+                splits,
+                args.run_dir,
+                options,
+                teachers=teacher_identity(args.teacher),
+                keep_original=args.keep_original,
+                batch_size=args.batch_size,
+                progress=bar.update,
+                on_resume=lambda done, total: (bar.update(done), bar.write(f"resuming: {done} of {total} done")),
+            )
+        except KeyboardInterrupt:  # Ctrl-C or SIGTERM: what is translated stays on disk
+            bar.close()
+            print(
+                f"interrupted: the translations so far are kept in {args.run_dir}; the same command resumes",
+                file=sys.stderr,
+            )
+            return Exit.INTERRUPTED
     print(f"{args.run_dir}: {sources} training sources translated by the teacher")
     empty = json.loads((args.run_dir / RECORD).read_text(encoding="utf-8"))["empty_left_out"]
     if empty:
