@@ -1,19 +1,26 @@
 """Where translation spends its time: torch.profiler's table of one search over test sentences.
 
     python benchmarks/profile_search.py --checkpoint checkpoints/run/best.pt --beam 5 [--quantize int8]
+    python benchmarks/profile_search.py --checkpoint S.pt --sources test.src --threads 1   # one worker's view
 
-Translates the first --sentences source sentences of the checkpoint's own test split at
---batch-size once untimed (to warm up), once timed (sentences/s, printed) and once under the
-profiler, whose operators are printed by their own CPU time. Profile before changing the search:
-it says whether a step's time is the model's arithmetic or the loop around it.
+Translates the first --sentences source sentences of the checkpoint's own test split (or of
+--sources, one per line) at --batch-size once untimed (to warm up), once timed (sentences/s,
+printed) and once under the profiler, whose operators are printed by their own CPU time. The
+model's steps are marked: the row ``model.step`` is their whole time, the rest of a search's
+time being the search's own (log-softmax, choosing candidates, bookkeeping), and its own CPU
+time is what falls between the step's operators (Python, and the profiler's cost). Profile
+before changing the search: it says whether a step's time is the model's arithmetic or the loop
+around it.
 """
 
 from __future__ import annotations
 
 import argparse
 import time
+from pathlib import Path
 
-from torch.profiler import ProfilerActivity, profile
+import torch
+from torch.profiler import ProfilerActivity, profile, record_function
 
 from nmt.corpora import group_by_source, load_corpus
 from nmt.translator import Translator
@@ -26,11 +33,25 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--sentences", type=int, default=640, help="how many test sources to translate")
     parser.add_argument("--quantize", choices=["int8"])
+    parser.add_argument("--sources", type=Path, help="a file of source sentences instead of the test split")
+    parser.add_argument("--threads", type=int, help="torch's CPU threads (default: torch's own)")
     parser.add_argument("--rows", type=int, default=25, help="operators shown")
     args = parser.parse_args()
 
+    if args.threads:
+        torch.set_num_threads(args.threads)
     translator = Translator.from_checkpoint(args.checkpoint, quantize=args.quantize)
-    sources = [source for source, _ in group_by_source(load_corpus(translator.config.data).test)][: args.sentences]
+    if args.sources:
+        sources = args.sources.read_text(encoding="utf-8").splitlines()[: args.sentences]
+    else:
+        sources = [source for source, _ in group_by_source(load_corpus(translator.config.data).test)][: args.sentences]
+    step = translator.model.step
+
+    def marked_step(*inputs, **options):
+        with record_function("model.step"):
+            return step(*inputs, **options)
+
+    translator.model.step = marked_step
 
     def translate():
         translator.translate(sources, beam_size=args.beam, batch_size=args.batch_size)
