@@ -6,11 +6,11 @@
 Translates the first --sentences source sentences of the checkpoint's own test split (or of
 --sources, one per line) at --batch-size once untimed (to warm up), once timed (sentences/s,
 printed) and once under the profiler, whose operators are printed by their own CPU time. The
-model's steps are marked: the row ``model.step`` is their whole time, the rest of a search's
-time being the search's own (log-softmax, choosing candidates, bookkeeping), and its own CPU
-time is what falls between the step's operators (Python, and the profiler's cost). Profile
-before changing the search: it says whether a step's time is the model's arithmetic or the loop
-around it.
+model's steps are marked: the row ``model.step`` has their whole time as its CPU total (the rest
+of a search is the search's own: log-softmax, choosing candidates, bookkeeping), and as its self
+CPU the time between the step's operators (Python, and the profiler's own cost). Profile before
+changing the search: it says whether a step's time is the model's arithmetic or the loop around
+it.
 """
 
 from __future__ import annotations
