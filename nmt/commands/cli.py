@@ -252,7 +252,7 @@ def run(command: Callable[[argparse.Namespace], int], args: argparse.Namespace) 
     except (CheckpointError, CorpusError, PlotError, TextFileError) as e:
         return fail(e, Exit.ERROR)
     except KeyboardInterrupt:
-        print("interrupted: no file was written", file=sys.stderr)
+        print("interrupted", file=sys.stderr)  # the main output files are atomic; plots already drawn stay
         return Exit.INTERRUPTED
 
 
