@@ -1,9 +1,8 @@
 #!/usr/bin/env python
 """Train a translation (or autoencoder) model. Same as ``nmt train``; see --help."""
 
-import sys
 
-from nmt.__main__ import program
+from nmt.__main__ import run
 
 if __name__ == "__main__":
-    sys.exit(program("train"))
+    run("train")

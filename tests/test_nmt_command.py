@@ -2,6 +2,7 @@
 
 import gc
 import importlib
+import os
 import subprocess
 import sys
 
@@ -66,3 +67,42 @@ def test_a_commands_errors_name_it_as_typed(capsys):
         main(["translate", "--beam"], prog="nmt")
     assert exited.value.code == 2
     assert capsys.readouterr().err.startswith("nmt translate: error: ")
+
+
+def run_in_a_process(code: str, **kwargs) -> subprocess.CompletedProcess:
+    """A Python process that runs ``code`` and then ``nmt.__main__.run()``, its output buffered as
+    in a user's shell (PYTHONUNBUFFERED, which some CI machines set, would write it at once)."""
+    script = f"import atexit, sys\nimport nmt.__main__ as entry\n{code}\nentry.run()\n"
+    env = {name: value for name, value in os.environ.items() if name != "PYTHONUNBUFFERED"}
+    return subprocess.run([sys.executable, "-c", script], text=True, cwd=ROOT, env=env, timeout=60, **kwargs)
+
+
+def test_a_process_ends_with_its_commands_status_after_the_exit_handlers_ran():
+    result = run_in_a_process(
+        "atexit.register(print, 'the handler ran')\nsys.argv = ['nmt', 'translate', '--beam']", capture_output=True
+    )
+    assert result.returncode == 2
+    assert result.stdout == "the handler ran\n"
+    assert "translate: error: " in result.stderr
+
+
+def test_a_process_whose_command_exits_with_a_message_prints_it_and_ends_with_status_1():
+    result = run_in_a_process("entry.program = lambda command=None: sys.exit('no such file: x')", capture_output=True)
+    assert (result.returncode, result.stderr) == (1, "no such file: x\n")
+
+
+def test_a_process_prints_what_its_command_left_in_the_buffer_before_it_ends():
+    result = run_in_a_process(
+        "entry.program = lambda command=None: print('the last line', end='') or 0", capture_output=True
+    )
+    assert (result.returncode, result.stdout) == (0, "the last line")
+
+
+def test_a_process_whose_reader_is_gone_ends_with_pythons_status_for_a_failed_last_flush():
+    read, write = os.pipe()
+    os.close(read)  # the reader has gone, as after `nmt translate ... | head -1`
+    try:
+        result = run_in_a_process("entry.program = lambda command=None: print('unread') or 0", stdout=write)
+    finally:
+        os.close(write)
+    assert result.returncode == 120
