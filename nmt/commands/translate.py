@@ -40,7 +40,6 @@ from nmt.commands.cli import (
     search_options,
 )
 from nmt.commands.textio import STDIN, TextFileError, count_lines, iter_lines, read_references, write_lines_atomic
-from nmt.metrics import score
 from nmt.search import SearchOptions
 from nmt.text import normalize
 from nmt.translator import Translation, Translator
@@ -145,6 +144,8 @@ def translate_file(args: argparse.Namespace) -> int:
     if references is not None:
         check_reference_count(args.ref, references, tally.lines)
         tokenize = bleu_tokenize(args, translator.config.data.bleu_tokenizer)
+        from nmt.metrics import score  # here: sacrebleu's import is for --ref alone
+
         print(score(tally.hypotheses, references, sources=tally.sources, tokenize=tokenize), file=sys.stderr)
     return Exit.OK
 
