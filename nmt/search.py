@@ -414,10 +414,10 @@ def beam_search(
     limit = _limits(max_len, batch, device)
     longest = int(limit.max())
     encoded = model.encode(src, src_len)
-    state = model.init_state(encoded)
-    # every beam gets its own decoder state; the encoder output stays one row per sentence,
-    # which the model's step reads for all k of its beams
-    state = model.reorder(state, torch.arange(batch, device=device).repeat_interleave(k))  # (batch*k,) rows
+    # The first step reads one row per sentence: its k beams would all be SOS in the same state.
+    # After it, every beam has a decoder state of its own; the encoder output stays one row per
+    # sentence, which the model's step reads for all k of its beams.
+    state = model.init_state(encoded)  # (batch,) rows, then (live*k,)
 
     def penalty(length):
         return ((5.0 + length) / 6.0) ** length_penalty
@@ -429,7 +429,7 @@ def beam_search(
     sentence = torch.arange(batch, device=device)  # (live,)
     live_limit = limit  # (live,)
     done = torch.zeros(batch, dtype=torch.bool, device=device)  # (live,)
-    prev = torch.full((batch * k,), SOS, dtype=torch.long, device=device)  # (live*k,)
+    prev = torch.full((batch,), SOS, dtype=torch.long, device=device)  # (batch,), then (live*k,)
     # only beam 0 is live at first, or step one would give k copies of every hypothesis
     alive = torch.full((batch, k), NEG_INF, device=device)  # (live, k) summed log-probs
     alive[:, 0] = 0.0
@@ -440,8 +440,12 @@ def beam_search(
         live = sentence.numel()
         within = torch.arange(live, device=device)[:, None]  # (live, 1), pairs with a (live, m) index
         logits, state, attn = model.step(prev, state, encoded, need_attention=need_attention)
+        log_probs = _log_probs(logits)  # (live*k, vocab)
+        if t == 0:  # the one row of each sentence stands for its k beams
+            log_probs = log_probs.repeat_interleave(k, dim=0)
+            attn = None if attn is None else attn.repeat_interleave(k, dim=0)
         # 2k candidates: at most k of them end in EOS (one per beam), so k are left to go on
-        cand_lp, parent, token = best_continuations(_log_probs(logits), alive, 2 * k)  # (live, 2k) each
+        cand_lp, parent, token = best_continuations(log_probs, alive, 2 * k)  # (live, 2k) each
         cand_seqs = seqs[within, parent]  # (live, 2k, longest)
         cand_seqs[:, :, t] = token
         cand_attns = None
@@ -469,7 +473,8 @@ def beam_search(
         if cand_attns is not None:
             attns = cand_attns[within, keep]
         prev = token.gather(1, keep)  # (live, k)
-        beams = within * k + parent.gather(1, keep)  # (live, k): the model rows the kept ones grow from
+        # (live, k): the model rows the kept ones grow from; at the first step, each sentence's one row
+        beams = within * k + parent.gather(1, keep) if t > 0 else within.expand(-1, k)
         # A live log-prob can only fall, so the best score a live hypothesis can still reach is
         # today's over the largest length penalty ahead of it, at one end of its lengths t+2..limit.
         reachable = alive[:, 0] / penalty(live_limit.float()).clamp(min=penalty(t + 2.0))  # (live,)
@@ -484,7 +489,7 @@ def beam_search(
                 attns = None if attns is None else attns[going]
                 encoded = encoded.index_select(going)
         prev = prev.view(-1)
-        state = model.reorder(state, beams.view(-1))  # one reorder both follows the beams and drops the done
+        state = model.reorder(state, beams.reshape(-1))  # one reorder both follows the beams and drops the done
     return _collect(
         seqs=finished.seqs,
         steps=finished.steps,
