@@ -529,19 +529,26 @@ def top_continuations_by_blocks(
     live, k = alive.shape
     vocab = log_probs.size(-1)
     blocks = vocab // block
-    rest = vocab - blocks * block  # the last tokens of each beam, in no block
-    bests = log_probs[:, : blocks * block].view(live, k, blocks, block).amax(dim=-1)  # (live, k, blocks)
-    chosen = (alive[:, :, None] + bests).view(live, k * blocks).topk(n, dim=1).indices  # (live, n)
-    first = chosen % blocks * block  # (live, n) the first token of each chosen block
-    offsets = torch.arange(block, device=alive.device)
-    rest_tokens = torch.arange(blocks * block, vocab, device=alive.device).repeat(k)  # (k*rest,)
-    rest_beams = torch.arange(k, device=alive.device).repeat_interleave(rest)  # (k*rest,)
-    # the candidates of each sentence: n blocks' tokens, then each beam's last tokens
-    token = torch.cat([(first[:, :, None] + offsets).view(live, n * block), rest_tokens.expand(live, -1)], dim=1)
-    beam = torch.cat([(chosen // blocks).repeat_interleave(block, dim=1), rest_beams.expand(live, -1)], dim=1)
-    cand_lp = log_probs.view(live, k * vocab).gather(1, beam * vocab + token) + alive.gather(1, beam)
-    cand_lp, pick = cand_lp.topk(n, dim=1)  # (live, n)
-    return cand_lp, beam.gather(1, pick), token.gather(1, pick)
+    whole = blocks * block  # the tokens in blocks; the last vocab % block of each beam are in none
+    rest = vocab - whole
+    log_probs = log_probs.view(live, k, vocab)
+    blocked = log_probs[:, :, :whole].unflatten(-1, (blocks, block))  # (live, k, blocks, block)
+    bests = alive[:, :, None] + blocked.amax(dim=-1)  # (live, k, blocks)
+    chosen = bests.view(live, k * blocks).topk(n, dim=1).indices  # (live, n), numbered beam by beam
+    beam, first = chosen // blocks, chosen % blocks * block  # (live, n): each chosen block's beam, first token
+    within = torch.arange(live, device=alive.device)[:, None]  # (live, 1)
+    in_blocks = blocked[within, beam, chosen % blocks] + alive.gather(1, beam)[:, :, None]  # (live, n, block)
+    tails = log_probs[:, :, whole:] + alive[:, :, None]  # (live, k, rest)
+    # the candidates of each sentence: the n blocks' tokens, then each beam's last tokens
+    candidates = torch.cat([in_blocks.view(live, n * block), tails.reshape(live, k * rest)], dim=1)
+    cand_lp, pick = candidates.topk(n, dim=1)  # (live, n)
+    in_block = pick < n * block
+    which = (pick // block).clamp(max=n - 1)  # the chosen block a pick in blocks is in
+    tail = (pick - n * block).clamp(min=0)  # a pick in the tails: beam by beam, rest tokens each
+    per_beam = max(rest, 1)  # (no tails when the blocks cover the vocabulary)
+    cand_beam = torch.where(in_block, beam.gather(1, which), tail // per_beam)
+    cand_token = torch.where(in_block, first.gather(1, which) + pick % block, whole + tail % per_beam)
+    return cand_lp, cand_beam, cand_token
 
 
 def best_continuations(log_probs: Tensor, alive: Tensor, n: int) -> tuple[Tensor, Tensor, Tensor]:
