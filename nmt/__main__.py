@@ -78,11 +78,12 @@ def run(command: str | None = None) -> NoReturn:
     """``program`` as the whole life of a process: the ``nmt`` console script, ``python -m nmt``,
     translate.py and train_nmt.py.
 
-    Once the command has returned, the exit handlers have run (logging's, multiprocessing's) and
-    the standard streams are flushed, the process ends (os._exit) without the interpreter's
-    teardown, which frees torch's objects one by one: 0.15 to 0.3 s that no one waits for
-    something in, a noticeable part of a short translation (docs/experiments.rst, "Start and end
-    of a command"). An exception the command does not handle ends it the usual way, traceback and all.
+    Once the command has returned, this runs the exit handlers (logging's, multiprocessing's),
+    flushes the standard streams and ends the process (os._exit), skipping the interpreter's
+    teardown, which frees torch's objects one by one: about 0.2 s with nothing left to do, a
+    noticeable part of a short translation (docs/experiments.rst, "Start and end of a command,
+    and the first step of a beam"). An exception the command does not handle ends the process
+    the usual way, with its traceback.
     """
     try:
         code = program(command)
