@@ -96,9 +96,15 @@ def run(command: str | None = None) -> NoReturn:
     atexit._run_exitfuncs()
     try:
         sys.stdout.flush()
-        sys.stderr.flush()
-    except OSError:  # a reader gone (nmt translate | head): Python's own exit fails its last flush too
-        status = status or 120
+    except OSError as e:  # what the command left in the buffer could not be written
+        from nmt.commands.cli import Exit  # here, not at the top: it imports torch, and every command has
+
+        if isinstance(e, BrokenPipeError):  # the reader has gone (nmt translate | head): quietly
+            status = status or Exit.READER_GONE
+        else:  # stdout is a file on a full disk, say
+            print(f"error: the standard output could not be written: {e.strerror}", file=sys.stderr)
+            status = status or Exit.ERROR
+    sys.stderr.flush()
     os._exit(status)
 
 

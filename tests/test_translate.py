@@ -2,6 +2,7 @@
 
 import dataclasses
 import io
+import os
 import signal
 import subprocess
 import sys
@@ -14,6 +15,7 @@ from tiny_checkpoints import ROOT, TINY_RNN, save_untrained, train_tiny
 
 from nmt import search
 from nmt.checkpoint import FORMAT_VERSION, load_checkpoint
+from nmt.commands.cli import Exit
 from nmt.commands.translate import main
 from nmt.config import ModelConfig
 from nmt.search import DEFAULT_BEAM, DEFAULT_MAX_LEN_CAP, SearchOptions
@@ -62,6 +64,33 @@ def test_stdin_to_stdout_in_a_subprocess(checkpoint, translator):
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines() == translator.translate(LINES, beam_size=1)
+
+
+@pytest.mark.parametrize("unbuffered", [False, True], ids=["buffered", "unbuffered"])
+def test_translating_for_a_reader_that_has_gone_stops_quietly(checkpoint, tmp_path, unbuffered):
+    reader, writer = os.pipe()
+    os.close(reader)  # as after `nmt translate ... | head -1`
+    env = {name: value for name, value in os.environ.items() if name != "PYTHONUNBUFFERED"}
+    try:
+        result = subprocess.run(
+            [
+                sys.executable,
+                "translate.py",
+                "--checkpoint",
+                str(checkpoint),
+                "--input",
+                str(write(tmp_path / "in", LINES)),
+            ],
+            stdout=writer,
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=ROOT,
+            env=env | ({"PYTHONUNBUFFERED": "1"} if unbuffered else {}),
+            timeout=60,
+        )
+    finally:
+        os.close(writer)
+    assert (result.returncode, result.stderr) == (Exit.READER_GONE, "")  # no traceback
 
 
 def test_every_input_line_gives_one_output_line_in_order(checkpoint, translator, tmp_path, capsys):

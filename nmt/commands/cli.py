@@ -35,6 +35,7 @@ class Exit(IntEnum):
     ERROR = 1  # bad input or a failure: corpus, checkpoint, text file, training, disk
     USAGE = 2  # bad options, as for argparse's own errors
     INTERRUPTED = 130  # Ctrl-C or SIGTERM, as a shell reports SIGINT
+    READER_GONE = 141  # what stdout was piped to has closed it (| head), as a shell reports SIGPIPE
 
 
 class UsageError(ValueError):
@@ -254,6 +255,8 @@ def run(command: Callable[[argparse.Namespace], int], args: argparse.Namespace) 
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)  # the main output files are atomic; plots already drawn stay
         return Exit.INTERRUPTED
+    except BrokenPipeError:  # nothing reads the output any more: stop, quietly, as cat or grep would
+        return Exit.READER_GONE
 
 
 def fail(error: Exception, status: Exit) -> Exit:
