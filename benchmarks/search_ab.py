@@ -5,7 +5,8 @@
 Translates the first --sentences sources of the checkpoint's test split (or of --sources) with
 this checkout's ``nmt/search.py`` and with the one of --against (read with ``git show`` and loaded
 beside it), alternating which goes first, --rounds times; prints each round's sentences/s, the
-ratio this / against per round and its median, and whether the translations are the same.
+ratio this / against per round, its median and quartiles, and whether the translations are the
+same. On a machine that drifts as these do, take 30 rounds or more: six have misled.
 
 Why not two whole commands: on a 2-core machine a command's speed moves by 15 to 20% from one run
 to the next, more than most changes to the search give. Two searches taking turns on one loaded
@@ -92,7 +93,8 @@ def main() -> None:
         print(f"{name:>10}  " + "  ".join(f"{v:6.1f}" for v in values) + "  sentences/s")
     print(f"{'ratio':>10}  " + "  ".join(f"{r:6.3f}" for r in ratios))
     same = "the same" if outputs["this"] == outputs[args.against] else "DIFFERENT"
-    print(f"this / {args.against}: {statistics.median(ratios):.3f} at the median; translations {same}")
+    low, median, high = statistics.quantiles(ratios, n=4) if len(ratios) > 1 else ratios * 3
+    print(f"this / {args.against}: {median:.3f} at the median (quartiles {low:.3f} to {high:.3f}); translations {same}")
 
 
 if __name__ == "__main__":
