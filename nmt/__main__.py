@@ -97,13 +97,14 @@ def run(command: str | None = None) -> NoReturn:
     try:
         sys.stdout.flush()
     except OSError as e:  # what the command left in the buffer could not be written
-        from nmt.commands.cli import Exit  # here, not at the top: it imports torch, and every command has
+        # here, not at the top: cli imports torch, which every command has imported already
+        from nmt.commands.cli import Exit, fail
+        from nmt.commands.textio import cannot_write_stdout
 
         if isinstance(e, BrokenPipeError):  # the reader has gone (nmt translate | head): quietly
             status = status or Exit.READER_GONE
-        else:  # stdout is a file on a full disk, say
-            print(f"error: the standard output could not be written: {e.strerror}", file=sys.stderr)
-            status = status or Exit.ERROR
+        else:  # a full disk, say; a command that failed has said why already
+            status = status or fail(cannot_write_stdout(e), Exit.ERROR)
     sys.stderr.flush()
     os._exit(status)
 

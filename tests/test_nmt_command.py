@@ -109,3 +109,13 @@ def test_a_process_whose_reader_is_gone_before_the_last_flush_ends_quietly_with_
     finally:
         os.close(write)
     assert (result.returncode, result.stderr) == (Exit.READER_GONE, "")
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="/dev/full, a device that is always full, is Linux's")
+def test_a_process_that_cannot_write_what_its_command_left_in_the_buffer_says_so_in_one_line():
+    with open("/dev/full", "w") as full:
+        result = run_in_a_process(
+            "entry.program = lambda command=None: print('unwritten') or 0", stdout=full, stderr=subprocess.PIPE
+        )
+    assert result.returncode == Exit.ERROR
+    assert result.stderr == "error: standard output: cannot write (No space left on device)\n"

@@ -93,6 +93,31 @@ def test_translating_for_a_reader_that_has_gone_stops_quietly(checkpoint, tmp_pa
     assert (result.returncode, result.stderr) == (Exit.READER_GONE, "")  # no traceback
 
 
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="/dev/full, a device that is always full, is Linux's")
+@pytest.mark.parametrize("unbuffered", [False, True], ids=["buffered", "unbuffered"])
+def test_translations_to_a_full_disk_are_one_line_error(checkpoint, tmp_path, unbuffered):
+    env = {name: value for name, value in os.environ.items() if name != "PYTHONUNBUFFERED"}
+    with open("/dev/full", "w") as full:
+        result = subprocess.run(
+            [
+                sys.executable,
+                "translate.py",
+                "--checkpoint",
+                str(checkpoint),
+                "--input",
+                str(write(tmp_path / "in", LINES)),
+            ],
+            stdout=full,
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=ROOT,
+            env=env | ({"PYTHONUNBUFFERED": "1"} if unbuffered else {}),
+            timeout=60,
+        )
+    assert result.returncode == Exit.ERROR
+    assert result.stderr == "error: standard output: cannot write (No space left on device)\n"
+
+
 def test_every_input_line_gives_one_output_line_in_order(checkpoint, translator, tmp_path, capsys):
     lines = LINES + [LONG_LINE] + LINES[::-1]
     status, _, err = translate(

@@ -104,3 +104,21 @@ def write_lines_atomic(path: str | Path, lines: Iterable[str]) -> None:
                 f.write(line + "\n")
     except OSError as e:
         raise TextFileError(f"{path}: cannot write ({e.strerror or e})") from None
+
+
+def write_lines_to_stdout(lines: Iterable[str]) -> None:
+    """Write ``lines`` to stdout as they come. A reader that has gone (``| head``) raises
+    BrokenPipeError, on which a command stops quietly (cli.run); any other failure to write, a
+    full disk say, is a TextFileError."""
+    try:
+        for line in lines:
+            sys.stdout.write(line + "\n")
+        sys.stdout.flush()
+    except BrokenPipeError:
+        raise
+    except OSError as e:
+        raise cannot_write_stdout(e) from None
+
+
+def cannot_write_stdout(error: OSError) -> TextFileError:
+    return TextFileError(f"standard output: cannot write ({error.strerror or error})")

@@ -39,7 +39,15 @@ from nmt.commands.cli import (
     run,
     search_options,
 )
-from nmt.commands.textio import STDIN, TextFileError, count_lines, iter_lines, read_references, write_lines_atomic
+from nmt.commands.textio import (
+    STDIN,
+    TextFileError,
+    count_lines,
+    iter_lines,
+    read_references,
+    write_lines_atomic,
+    write_lines_to_stdout,
+)
 from nmt.search import SearchOptions
 from nmt.text import normalize
 from nmt.translator import Translation, Translator
@@ -133,9 +141,7 @@ def translate_file(args: argparse.Namespace) -> int:
             translations = _plotting(translator, translations, args.plot_attention)
         output = _output_lines(translations, n_best=options.n_best)
         if args.output == STDIN:
-            for line in output:
-                sys.stdout.write(line + "\n")
-            sys.stdout.flush()
+            write_lines_to_stdout(output)
         else:
             write_lines_atomic(args.output, output)
     if tally.lines == 0:
