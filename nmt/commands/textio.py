@@ -121,4 +121,5 @@ def write_lines_to_stdout(lines: Iterable[str]) -> None:
 
 
 def cannot_write_stdout(error: OSError) -> TextFileError:
+    """The one line for a standard output that could not be written, as for a file."""
     return TextFileError(f"standard output: cannot write ({error.strerror or error})")
