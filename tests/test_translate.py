@@ -66,28 +66,35 @@ def test_stdin_to_stdout_in_a_subprocess(checkpoint, translator):
     assert result.stdout.splitlines() == translator.translate(LINES, beam_size=1)
 
 
+def translate_to(stdout, checkpoint, tmp_path, *, unbuffered: bool) -> subprocess.CompletedProcess:
+    """translate.py of LINES in a subprocess writing to the file descriptor or file ``stdout``,
+    its output buffered as in a user's shell unless ``unbuffered`` (PYTHONUNBUFFERED)."""
+    env = {name: value for name, value in os.environ.items() if name != "PYTHONUNBUFFERED"}
+    command = [
+        sys.executable,
+        "translate.py",
+        "--checkpoint",
+        str(checkpoint),
+        "--input",
+        str(write(tmp_path / "in", LINES)),
+    ]
+    return subprocess.run(
+        command,
+        stdout=stdout,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+        env=env | ({"PYTHONUNBUFFERED": "1"} if unbuffered else {}),
+        timeout=60,
+    )
+
+
 @pytest.mark.parametrize("unbuffered", [False, True], ids=["buffered", "unbuffered"])
 def test_translating_for_a_reader_that_has_gone_stops_quietly(checkpoint, tmp_path, unbuffered):
     reader, writer = os.pipe()
     os.close(reader)  # as after `nmt translate ... | head -1`
-    env = {name: value for name, value in os.environ.items() if name != "PYTHONUNBUFFERED"}
     try:
-        result = subprocess.run(
-            [
-                sys.executable,
-                "translate.py",
-                "--checkpoint",
-                str(checkpoint),
-                "--input",
-                str(write(tmp_path / "in", LINES)),
-            ],
-            stdout=writer,
-            stderr=subprocess.PIPE,
-            text=True,
-            cwd=ROOT,
-            env=env | ({"PYTHONUNBUFFERED": "1"} if unbuffered else {}),
-            timeout=60,
-        )
+        result = translate_to(writer, checkpoint, tmp_path, unbuffered=unbuffered)
     finally:
         os.close(writer)
     assert (result.returncode, result.stderr) == (Exit.READER_GONE, "")  # no traceback
@@ -96,24 +103,8 @@ def test_translating_for_a_reader_that_has_gone_stops_quietly(checkpoint, tmp_pa
 @pytest.mark.skipif(not os.path.exists("/dev/full"), reason="/dev/full, a device that is always full, is Linux's")
 @pytest.mark.parametrize("unbuffered", [False, True], ids=["buffered", "unbuffered"])
 def test_translations_to_a_full_disk_are_one_line_error(checkpoint, tmp_path, unbuffered):
-    env = {name: value for name, value in os.environ.items() if name != "PYTHONUNBUFFERED"}
     with open("/dev/full", "w") as full:
-        result = subprocess.run(
-            [
-                sys.executable,
-                "translate.py",
-                "--checkpoint",
-                str(checkpoint),
-                "--input",
-                str(write(tmp_path / "in", LINES)),
-            ],
-            stdout=full,
-            stderr=subprocess.PIPE,
-            text=True,
-            cwd=ROOT,
-            env=env | ({"PYTHONUNBUFFERED": "1"} if unbuffered else {}),
-            timeout=60,
-        )
+        result = translate_to(full, checkpoint, tmp_path, unbuffered=unbuffered)
     assert result.returncode == Exit.ERROR
     assert result.stderr == "error: standard output: cannot write (No space left on device)\n"
 
