@@ -260,8 +260,8 @@ def run_ctranslate2(work: Path, args: argparse.Namespace, test: dict) -> dict:
 def timed(command: list, env: dict) -> float:
     """Seconds the command takes, run as an installed program runs: with Python's bytecode caches.
     Without them (PYTHONDONTWRITEBYTECODE set, or the caches deleted) each start compiles every
-    module from source, torch's included, and the timing measures that compiling (for OpenNMT-py's
-    venv, a third of its beam 5; docs/experiments.rst). The first run writes what is missing."""
+    module from source, torch's included, and the timing measures that compiling (OpenNMT-py's beam
+    5 took a quarter to two thirds longer; docs/experiments.rst). The first run writes what is missing."""
     env = {name: value for name, value in env.items() if name != "PYTHONDONTWRITEBYTECODE"}
     started = time.monotonic()
     subprocess.run([str(c) for c in command], check=True, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
