@@ -261,7 +261,7 @@ def timed(command: list, env: dict) -> float:
     """Seconds the command takes, run as an installed program runs: with Python's bytecode caches.
     Without them (PYTHONDONTWRITEBYTECODE set, or the caches deleted) each start compiles every
     module from source, torch's included, and the timing measures that compiling (OpenNMT-py's beam
-    5 took a quarter to two thirds longer; docs/experiments.rst). The first run writes what is missing."""
+    5 took a fifth to a half longer; docs/experiments.rst). The first run writes what is missing."""
     env = {name: value for name, value in env.items() if name != "PYTHONDONTWRITEBYTECODE"}
     started = time.monotonic()
     subprocess.run([str(c) for c in command], check=True, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
