@@ -21,7 +21,10 @@ its CTranslate2 export (``--systems ctranslate2 --ct2-folder F [--ct2-compute-ty
 machine was busy while OpenNMT-py trained (``--train-only``), ``--retime`` times its searches
 later. To train OpenNMT-py beside another training, give each one thread
 (``OMP_NUM_THREADS=1 ... --train-only`` and ``nmt train --threads 1``): torch's default of one
-thread per core put four busy threads on two cores and slowed both about tenfold.
+thread per core put four busy threads on two cores and slowed both about tenfold. An OpenNMT-py
+trained so makes fewer updates, and its weaker model writes longer translations, which take
+longer: a baseline for speed ratios trains alone (docs/experiments.rst, "An OpenNMT-py trained
+alone").
 
 Not part of CI: a run takes twice the budget and a few minutes more.
 """
