@@ -24,7 +24,8 @@ later. To train OpenNMT-py beside another training, give each one thread
 thread per core put four busy threads on two cores and slowed both about tenfold. An OpenNMT-py
 trained so makes fewer updates, and its weaker model writes longer translations, which take
 longer: a baseline for speed ratios trains alone (docs/experiments.rst, "An OpenNMT-py trained
-alone").
+alone"). Speed ratios that hold up on a shared machine come from many rounds of timings taken in
+turns: ``benchmarks/peers/rounds.py``.
 
 Not part of CI: a run takes twice the budget and a few minutes more.
 """
@@ -57,6 +58,28 @@ OPENNMT_ENV = {**os.environ, "TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD": "1"}  # its che
 
 
 def main() -> None:
+    parser = build_parser()
+    args = parser.parse_args()
+    work = args.work.resolve()
+    if not args.table_only:
+        test = prepare_data(work)
+        for system in args.systems.split(","):
+            if system == "opennmt" and args.train_only:
+                train_opennmt(work, args.venv, args.minutes, work / "runs" / "opennmt", OPENNMT_ENV)
+            elif system == "opennmt":
+                record(work, run_opennmt(work, args.venv, args.minutes, test, retime=args.retime))
+            elif system == "nmt":
+                record(work, run_nmt(work, args, test))
+            elif system == "ctranslate2" and args.ct2_folder:
+                record(work, run_ctranslate2(work, args, test))
+            else:
+                parser.error(f"unknown system {system!r}: opennmt, nmt or ctranslate2 (with --ct2-folder)")
+    print_table(work)
+    if args.chart:
+        draw_chart(work, args.chart)
+
+
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--minutes", type=float, default=12.0, help="training budget of each system (default: 12)")
     parser.add_argument("--work", type=Path, default=HERE / "work", help="data, runs and results.jsonl go here")
@@ -96,24 +119,7 @@ def main() -> None:
         "--chart", type=Path, help="also draw BLEU against sentences/s, every system's greedy and beam 5 a point"
     )
     parser.add_argument("--table-only", action="store_true", help="print the table of results.jsonl and stop")
-    args = parser.parse_args()
-    work = args.work.resolve()
-    if not args.table_only:
-        test = prepare_data(work)
-        for system in args.systems.split(","):
-            if system == "opennmt" and args.train_only:
-                train_opennmt(work, args.venv, args.minutes, work / "runs" / "opennmt", OPENNMT_ENV)
-            elif system == "opennmt":
-                record(work, run_opennmt(work, args.venv, args.minutes, test, retime=args.retime))
-            elif system == "nmt":
-                record(work, run_nmt(work, args, test))
-            elif system == "ctranslate2" and args.ct2_folder:
-                record(work, run_ctranslate2(work, args, test))
-            else:
-                parser.error(f"unknown system {system!r}: opennmt, nmt or ctranslate2 (with --ct2-folder)")
-    print_table(work)
-    if args.chart:
-        draw_chart(work, args.chart)
+    return parser
 
 
 def prepare_data(work: Path) -> dict:
