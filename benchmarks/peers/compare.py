@@ -295,14 +295,15 @@ def scores(hypotheses: list[str], test: dict) -> dict:
     }
 
 
-def record(work: Path, result: dict) -> None:
+def record(work: Path, result: dict, *, echo: bool = True) -> None:
     result["when"] = time.strftime("%Y-%m-%d %H:%M:%S")
     result["commit"] = subprocess.run(
         ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT
     ).stdout.strip()
     with open(work / "results.jsonl", "a", encoding="utf-8") as f:
         f.write(json.dumps(result) + "\n")
-    print(json.dumps(result), flush=True)
+    if echo:
+        print(json.dumps(result), flush=True)
 
 
 def git_commit(root: Path) -> str:

@@ -58,7 +58,7 @@ def main() -> None:
             else:
                 result = compare.run_nmt(work, system, test)
             result["round"] = round_
-            compare.record(work, result)
+            compare.record(work, result, echo=False)
             timings.append(result)
         print(f"round {round_} of {args.rounds} done, {time.strftime('%H:%M:%S')}", flush=True)
     print_rounds(timings)
