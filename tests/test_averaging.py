@@ -180,3 +180,10 @@ def test_validation_scores_the_average_not_the_trained_weights():
 def test_last_0_is_refused_as_no_checkpoint_at_all(kept_run, tmp_path, capsys):
     assert nmt_main(["average", str(kept_run), "--last", "0", "-o", str(tmp_path / "x.pt")]) == 2
     assert capsys.readouterr().err == "error: --last / --best take at least 1 checkpoint, not 0\n"
+
+
+def test_a_run_folder_that_does_not_exist_is_named(tmp_path, capsys):
+    missing = tmp_path / "no-such-run"
+    assert nmt_main(["average", str(missing), "--last", "2", "-o", str(tmp_path / "x.pt")]) == 1
+    assert capsys.readouterr().err == f"error: {missing}: no such run folder\n"
+    assert not (tmp_path / "x.pt").exists()

@@ -51,8 +51,10 @@ def checkpoints_to_average(args: argparse.Namespace) -> list[Path]:
         if any(path.is_dir() for path in args.inputs):
             raise UsageError("a run folder needs --last N or --best N")
         return list(args.inputs)
-    if len(args.inputs) != 1 or not args.inputs[0].is_dir():
+    if len(args.inputs) != 1:
         raise UsageError("--last and --best take one run folder")
+    if not args.inputs[0].is_dir():
+        raise CheckpointError(f"{args.inputs[0]}: no such run folder")
     if count < 1:
         raise UsageError(f"--last / --best take at least 1 checkpoint, not {count}")
     kept = step_checkpoints(args.inputs[0])
