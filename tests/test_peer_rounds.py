@@ -42,12 +42,13 @@ def test_ten_rounds_give_the_median_and_quartiles_reported_for_the_fp32_student(
     assert rounds.summary(fp32) == pytest.approx((3.30, 3.06, 4.12), abs=0.006)
 
 
-def test_a_system_must_be_named_and_trained(tmp_path, capsys):
+def test_a_system_must_be_named_apart_from_the_baseline_and_trained(tmp_path, capsys):
     parser = rounds.argparse.ArgumentParser(prog="rounds.py")
     for spec, says in [
         ("--checkpoint S/best.pt", "write it NAME=FLAGS"),
         ("student=--quantize int8", "give --checkpoint"),
         ("ct2=--systems ctranslate2", "needs --ct2-folder"),
+        ("OpenNMT-py int8=--checkpoint S/best.pt", "the baseline's"),
     ]:
         with pytest.raises(SystemExit):
             rounds.parse_system(spec, tmp_path, parser)

@@ -43,6 +43,8 @@ def main() -> None:
     args = parser.parse_args()
     if not args.system:
         parser.error("give at least one --system NAME=FLAGS")
+    if args.rounds < 1:
+        parser.error(f"--rounds: at least 1, not {args.rounds}")
     work = args.work.resolve()
     systems = [parse_system(spec, work, parser) for spec in args.system]
     test = compare.prepare_data(work)
@@ -69,6 +71,8 @@ def parse_system(spec: str, work: Path, parser: argparse.ArgumentParser) -> argp
     name, _, flags = spec.partition("=")
     if not name or not flags:
         parser.error(f"--system {spec!r}: write it NAME=FLAGS, e.g. 'student=--checkpoint S/best.pt'")
+    if is_peer({"system": name}):
+        parser.error(f"--system {name!r}: a name starting OpenNMT-py is the baseline's")
     system = compare.build_parser().parse_args([*shlex.split(flags), "--work", str(work), "--name", name])
     if system.systems not in ("nmt", "opennmt,nmt", "ctranslate2"):
         parser.error(f"--system {name!r}: one nmt or ctranslate2 system, not --systems {system.systems}")
