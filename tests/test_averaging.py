@@ -187,3 +187,9 @@ def test_a_run_folder_that_does_not_exist_is_named(tmp_path, capsys):
     assert nmt_main(["average", str(missing), "--last", "2", "-o", str(tmp_path / "x.pt")]) == 1
     assert capsys.readouterr().err == f"error: {missing}: no such run folder\n"
     assert not (tmp_path / "x.pt").exists()
+
+
+def test_last_n_of_a_checkpoint_file_says_it_takes_a_run_folder(kept_run, tmp_path, capsys):
+    best = kept_run / "best.pt"
+    assert nmt_main(["average", str(best), "--last", "2", "-o", str(tmp_path / "x.pt")]) == 2
+    assert capsys.readouterr().err == f"error: {best} is a file: --last and --best take a run folder\n"

@@ -53,8 +53,10 @@ def checkpoints_to_average(args: argparse.Namespace) -> list[Path]:
         return list(args.inputs)
     if len(args.inputs) != 1:
         raise UsageError("--last and --best take one run folder")
-    if not args.inputs[0].is_dir():
+    if not args.inputs[0].exists():
         raise CheckpointError(f"{args.inputs[0]}: no such run folder")
+    if not args.inputs[0].is_dir():
+        raise UsageError(f"{args.inputs[0]} is a file: --last and --best take a run folder")
     if count < 1:
         raise UsageError(f"--last / --best take at least 1 checkpoint, not {count}")
     kept = step_checkpoints(args.inputs[0])
