@@ -306,6 +306,11 @@ def record(work: Path, result: dict, *, echo: bool = True) -> None:
         print(json.dumps(result), flush=True)
 
 
+def is_peer(result: dict) -> bool:
+    """Whether a result is OpenNMT-py's, the baseline every ratio divides by."""
+    return result["system"].startswith("OpenNMT-py")
+
+
 def git_commit(root: Path) -> str:
     """The commit checked out at ``root``, with "+changes" when its tracked files differ from it."""
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=root).stdout
@@ -317,7 +322,7 @@ def print_table(work: Path) -> None:
     if not (work / "results.jsonl").exists():
         return  # nothing timed yet (--train-only)
     results = [json.loads(line) for line in (work / "results.jsonl").read_text().splitlines()]
-    peer = next((r for r in reversed(results) if r["system"].startswith("OpenNMT")), None)
+    peer = next((r for r in reversed(results) if is_peer(r)), None)
     header = (
         f"{'system':<44} {'updates':>7} {'tok/s':>6}  {'BLEU greedy':>11} {'BLEU beam5':>10} {'long beam5':>10} "
         f"{'chrF beam5':>10}  {'sent/s greedy':>13} {'sent/s beam5':>12}"
@@ -364,7 +369,7 @@ def draw_chart(work: Path, path: Path) -> None:
         for (x, y), marker in zip(points, ("o", "s")):
             ax.scatter(x, y, color=colour, marker=marker, s=40)
         ax.scatter([], [], color=colour, marker="s", label=r["system"])
-    peer = next((r for r in results if r["system"].startswith("OpenNMT")), None)
+    peer = next((r for r in results if is_peer(r)), None)
     if peer is not None:
         for times in (3, 5):
             ax.axvline(times * peer["beam 5"]["sentences_per_s"], color="grey", linestyle=":", linewidth=1)

@@ -71,10 +71,13 @@ def parse_system(spec: str, work: Path, parser: argparse.ArgumentParser) -> argp
     name, _, flags = spec.partition("=")
     if not name or not flags:
         parser.error(f"--system {spec!r}: write it NAME=FLAGS, e.g. 'student=--checkpoint S/best.pt'")
-    if is_peer({"system": name}):
+    if compare.is_peer({"system": name}):
         parser.error(f"--system {name!r}: a name starting OpenNMT-py is the baseline's")
-    system = compare.build_parser().parse_args([*shlex.split(flags), "--work", str(work), "--name", name])
-    if system.systems not in ("nmt", "opennmt,nmt", "ctranslate2"):
+    options = compare.build_parser()
+    system = options.parse_args([*shlex.split(flags), "--work", str(work), "--name", name])
+    if system.systems == options.get_default("systems"):  # no --systems given: an nmt checkpoint
+        system.systems = "nmt"
+    if system.systems not in ("nmt", "ctranslate2"):
         parser.error(f"--system {name!r}: one nmt or ctranslate2 system, not --systems {system.systems}")
     if system.systems == "ctranslate2" and not system.ct2_folder:
         parser.error(f"--system {name!r}: ctranslate2 needs --ct2-folder")
@@ -83,17 +86,13 @@ def parse_system(spec: str, work: Path, parser: argparse.ArgumentParser) -> argp
     return system
 
 
-def is_peer(timing: dict) -> bool:
-    return timing["system"].startswith("OpenNMT-py")
-
-
 def ratios(timings: list[dict], search: str = "beam 5") -> dict[str, list[float]]:
     """Each system's sentences/s in ``search`` over OpenNMT-py's beam 5 in the same round, round
     by round (greedy too is measured against OpenNMT-py's beam 5, as the speed targets are)."""
-    peer = {t["round"]: t["beam 5"]["sentences_per_s"] for t in timings if is_peer(t)}
+    peer = {t["round"]: t["beam 5"]["sentences_per_s"] for t in timings if compare.is_peer(t)}
     out: dict[str, list[float]] = {}
     for t in timings:
-        if not is_peer(t):
+        if not compare.is_peer(t):
             out.setdefault(t["system"], []).append(t[search]["sentences_per_s"] / peer[t["round"]])
     return out
 
@@ -108,7 +107,7 @@ def summary(values: list[float]) -> tuple[float, float, float]:
 
 
 def print_rounds(timings: list[dict]) -> None:
-    median, low, high = summary([t["beam 5"]["sentences_per_s"] for t in timings if is_peer(t)])
+    median, low, high = summary([t["beam 5"]["sentences_per_s"] for t in timings if compare.is_peer(t)])
     print(f"\nOpenNMT-py's beam 5: {median:.0f} sentences/s at the median ({low:.0f}-{high:.0f})")
     greedy = ratios(timings, "greedy")
     bleu = {t["system"]: t["beam 5"]["bleu"] for t in timings}
